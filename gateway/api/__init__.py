@@ -1,0 +1,1 @@
+"""HTTP APIs: Prometheus query API (read-back part), health, the gateway's own metrics."""

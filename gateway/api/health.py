@@ -1,0 +1,24 @@
+"""`/-/healthy`, `/-/ready` and the gateway's own `/metrics`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.app_keys import METRICS, READINESS
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="Gateway is Healthy.\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    readiness = request.app[READINESS]
+    if readiness.ready:
+        return web.Response(text="Gateway is Ready.\n")
+    return web.Response(status=503, text=f"Gateway is not ready: {readiness.problem}\n")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,107 @@
+"""`create_app(config)`: assembles the gateway from its parts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.api import health, series
+from gateway.app_keys import (
+    BATCHER,
+    CONFIG,
+    KNOWN_SERIES,
+    LAYOUT,
+    METRICS,
+    READINESS,
+    RESOLVER,
+    STORE,
+)
+from gateway.config import Config
+from gateway.ingest.batcher import Batcher
+from gateway.ingest.known_series import KnownSeries
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import errors_and_timing
+from gateway.readiness import Readiness
+from gateway.remote import write_handler
+from gateway.storage.clickhouse import ClickHouse, StorageLocked
+from gateway.storage.schema import Layout
+from gateway.storage.writer import WriteBatch, write_batch
+from gateway.tenancy import TenantResolver
+
+log = logging.getLogger(__name__)
+READINESS_INTERVAL_SECONDS = 5.0
+
+
+def create_app(config: Config) -> web.Application:
+    """The gateway as an aiohttp application; storage opens when the app starts."""
+    app = web.Application(
+        middlewares=[errors_and_timing],
+        # Bodies are read and size-checked by the handlers themselves.
+        client_max_size=config.ingest.max_body_bytes + 1,
+    )
+    app[CONFIG] = config
+    app[METRICS] = GatewayMetrics()
+    app[LAYOUT] = Layout(
+        database=config.storage.database,
+        sample_shards=config.storage.sample_shards,
+        retention_days=config.storage.retention_days,
+    )
+    app[RESOLVER] = TenantResolver(config.auth)
+    app[KNOWN_SERIES] = KnownSeries(config.ingest.known_series_cache_size)
+    app.cleanup_ctx.append(_storage)
+    _routes(app)
+    return app
+
+
+def _routes(app: web.Application) -> None:
+    for path in ("/api/v1/write", "/api/v1/push"):
+        app.router.add_post(path, write_handler.write)
+    for method in ("GET", "POST"):
+        app.router.add_route(method, "/api/v1/series", series.series)
+        app.router.add_route(method, "/api/v1/labels", series.labels)
+    app.router.add_get("/api/v1/label/{name}/values", series.label_values)
+    app.router.add_get("/-/healthy", health.healthy)
+    app.router.add_get("/-/ready", health.ready)
+    app.router.add_get("/metrics", health.metrics)
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    """Open storage, migrate, run the batcher; on shutdown flush what is pending."""
+    config = app[CONFIG]
+    store = ClickHouse(config.storage.dsn, config.storage.threads)
+    app[STORE] = store
+    layout = app[LAYOUT]
+    readiness = Readiness(store, layout, app[METRICS])
+    app[READINESS] = readiness
+
+    async def sink(batch: WriteBatch) -> None:
+        await store.run(lambda client: write_batch(client, layout, batch))
+
+    ingest = config.ingest
+    batcher = Batcher(
+        sink,
+        app[METRICS],
+        max_rows=ingest.batch_max_rows,
+        max_delay_seconds=ingest.batch_max_delay_ms / 1000,
+        concurrency=ingest.flush_concurrency,
+    )
+    app[BATCHER] = batcher
+    try:
+        await readiness.check()
+    except StorageLocked:
+        store.close()
+        raise
+    watcher = asyncio.get_running_loop().create_task(readiness.watch(READINESS_INTERVAL_SECONDS))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await batcher.close()
+        store.close()
+

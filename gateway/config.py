@@ -1,0 +1,286 @@
+"""Configuration: frozen dataclasses loaded from YAML, overridden by flags, validated strictly.
+
+Every key of the YAML file is also a command-line flag named by its path (`storage.dsn` ->
+`--storage.dsn`); flag values are parsed as YAML, so lists and maps can be given inline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:9201"
+    """Address to serve HTTP on, HOST:PORT."""
+    shutdown_grace_seconds: float = 10.0
+    """On SIGTERM, how long in-flight requests may take to finish before the batch is flushed."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    dsn: str = "chdb://./data/clickhouse"
+    """chdb://PATH (embedded ClickHouse) or http(s)://user:password@host:8123/database."""
+    database: str = "metrics"
+    """Database for the gateway's tables (embedded mode; a server DSN's path overrides it)."""
+    sample_shards: int = 2
+    """Number of sample tables; a series' samples live in table (series hash mod N)."""
+    retention_days: int = 0
+    """Samples older than this are deleted by ClickHouse TTL; 0 keeps them forever."""
+    threads: int = 4
+    """Threads (each with its own ClickHouse client) that run storage calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    max_body_bytes: int = 16 << 20
+    """Largest compressed request body accepted (413 above)."""
+    max_decoded_bytes: int = 32 << 20
+    """Largest decompressed body, checked against snappy's header before decoding (413 above)."""
+    batch_max_rows: int = 100_000
+    """A group-commit batch is flushed once it holds this many samples..."""
+    batch_max_delay_ms: int = 200
+    """...or once its oldest request has waited this long."""
+    flush_concurrency: int = 2
+    """Batches that may be inserting at the same time."""
+    known_series_cache_size: int = 4_000_000
+    """Series remembered as stored (across tenants), so their labels need no decoding."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantCredential:
+    tenant: str
+    bearer_token: str = ""
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    tenants: tuple[TenantCredential, ...] = ()
+    """Credentials and the tenant each maps to. Empty: X-Scope-OrgID selects the tenant."""
+    default_tenant: str = "anonymous"
+    """Tenant of requests without X-Scope-OrgID when no credentials are configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+
+def load(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load a YAML file (or defaults), apply dotted-key overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        data = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    config = _build(Config, data, "")
+    return _finish(config)
+
+
+def flag_paths(cls: type[Any] = Config, prefix: str = "") -> list[tuple[str, str]]:
+    """Every leaf key as (dotted path, help text), for building command-line flags."""
+    result: list[tuple[str, str]] = []
+    docs = _field_docs(cls)
+    for item in dataclasses.fields(cls):
+        path = f"{prefix}{item.name}"
+        kind = _resolved_types(cls)[item.name]
+        if dataclasses.is_dataclass(kind):
+            result.extend(flag_paths(typing.cast(type[Any], kind), path + "."))
+        else:
+            result.append((path, docs.get(item.name, "")))
+    return result
+
+
+def parse_flag_value(text: str) -> Any:
+    """Flag values are YAML, so `--auth.tenants '[{tenant: a, bearer_token: t}]'` works."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _resolved_types(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build(cls: type[Any], data: Any, path: str) -> Any:
+    where = path or "the configuration"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = _resolved_types(cls)
+    known = {item.name for item in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            where_key = f"{path}.{key}" if path else str(key)
+            raise ConfigError(f"{where_key}: unknown key (known: {', '.join(sorted(known))})")
+    values = {
+        key: _convert(hints[key], value, f"{path + '.' if path else ''}{key}")
+        for key, value in data.items()
+    }
+    return cls(**values)
+
+
+def _convert(kind: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(kind):
+        return _build(typing.cast(type[Any], kind), value, path)
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        (item_kind, _) = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        return tuple(_convert(item_kind, item, f"{path}[{i}]") for i, item in enumerate(value))
+    if origin is types.UnionType:
+        raise ConfigError(f"{path}: unsupported type")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{path}: unsupported type {kind}")
+
+
+def _finish(config: Config) -> Config:
+    """Validate values and make relative paths absolute."""
+    _parse_listen(config.server.listen)
+    storage = config.storage
+    dsn = storage.dsn
+    if dsn.startswith("chdb://"):
+        location = dsn.removeprefix("chdb://")
+        if not location:
+            raise ConfigError("storage.dsn: chdb:// needs a data directory path")
+        dsn = "chdb://" + os.path.abspath(location)
+    elif not dsn.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"storage.dsn: {dsn!r} is neither chdb://PATH nor http(s)://host:port/database"
+        )
+    _require(1 <= storage.sample_shards <= 256, "storage.sample_shards must be 1..256")
+    _require(storage.retention_days >= 0, "storage.retention_days must be >= 0")
+    _require(1 <= storage.threads <= 64, "storage.threads must be 1..64")
+    _require(storage.database.isidentifier(), "storage.database must be an identifier")
+    ingest = config.ingest
+    _require(ingest.max_body_bytes > 0, "ingest.max_body_bytes must be > 0")
+    _require(ingest.max_decoded_bytes > 0, "ingest.max_decoded_bytes must be > 0")
+    _require(ingest.batch_max_rows > 0, "ingest.batch_max_rows must be > 0")
+    _require(ingest.batch_max_delay_ms >= 0, "ingest.batch_max_delay_ms must be >= 0")
+    _require(ingest.flush_concurrency >= 1, "ingest.flush_concurrency must be >= 1")
+    _require(ingest.known_series_cache_size >= 0, "ingest.known_series_cache_size must be >= 0")
+    _require(
+        config.server.shutdown_grace_seconds >= 0, "server.shutdown_grace_seconds must be >= 0"
+    )
+    _validate_auth(config.auth)
+    return dataclasses.replace(config, storage=dataclasses.replace(storage, dsn=dsn))
+
+
+def _validate_auth(auth: AuthConfig) -> None:
+    from gateway.tenancy import tenant_problem
+
+    tokens: set[str] = set()
+    users: set[str] = set()
+    for index, cred in enumerate(auth.tenants):
+        where = f"auth.tenants[{index}]"
+        problem = tenant_problem(cred.tenant)
+        _require(problem is None, f"{where}.tenant: {problem}")
+        _require(
+            bool(cred.bearer_token) != bool(cred.username),
+            f"{where}: set exactly one of bearer_token or username (+ password)",
+        )
+        if cred.bearer_token:
+            _require(cred.bearer_token not in tokens, f"{where}.bearer_token: used twice")
+            tokens.add(cred.bearer_token)
+        else:
+            _require(bool(cred.password), f"{where}.password: required with username")
+            _require(cred.username not in users, f"{where}.username: used twice")
+            users.add(cred.username)
+    problem = tenant_problem(auth.default_tenant)
+    _require(problem is None, f"auth.default_tenant: {problem}")
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"server.listen: {listen!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def listen_address(config: Config) -> tuple[str, int]:
+    """(host, port) to bind."""
+    return _parse_listen(config.server.listen)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _field_docs(cls: type[Any]) -> dict[str, str]:
+    """Attribute docstrings (the string literal under each field), for flag help and docs."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for first, second in itertools.pairwise(body):
+        if (
+            isinstance(first, ast.AnnAssign)
+            and isinstance(first.target, ast.Name)
+            and isinstance(second, ast.Expr)
+            and isinstance(second.value, ast.Constant)
+            and isinstance(second.value.value, str)
+        ):
+            docs[first.target.id] = second.value.value
+    return docs

@@ -1,0 +1,143 @@
+"""Every error the gateway answers with, defined once: id, discard reason, HTTP status, message.
+
+Handlers raise `GatewayError(Errors.X, **fields)`; one middleware maps it to HTTP. The `reason`
+is the label of `gateway_discarded_samples_total{tenant,reason}` when the error discards data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorKind:
+    id: str
+    reason: str
+    status: int
+    template: str
+
+
+class Errors(Enum):
+    """The error table. Templates are `str.format`ted with the raising site's fields."""
+
+    # Request-level problems (the whole body is refused).
+    BODY_TOO_LARGE = ErrorKind(
+        "body-too-large", "body_too_large", 413,
+        "request body of {size} bytes exceeds the limit of {limit} bytes ({setting})",
+    )
+    DECODED_TOO_LARGE = ErrorKind(
+        "decoded-too-large", "body_too_large", 413,
+        "decompressed body of {size} bytes exceeds the limit of {limit} bytes ({setting})",
+    )
+    BAD_SNAPPY = ErrorKind(
+        "bad-snappy", "bad_body", 400, "cannot decompress the snappy body: {detail}"
+    )
+    BAD_PROTOBUF = ErrorKind(
+        "bad-protobuf", "bad_body", 400, "cannot decode {message} protobuf: {detail}"
+    )
+    BAD_SAMPLE_ENCODING = ErrorKind(
+        "bad-sample-encoding", "bad_body", 400, "malformed sample encoding in series {series}"
+    )
+    UNSUPPORTED_CONTENT_TYPE = ErrorKind(
+        "unsupported-content-type", "bad_body", 415,
+        "unsupported Content-Type {content_type!r}; expected application/x-protobuf "
+        "(remote-write 1.0) or application/x-protobuf;proto=io.prometheus.write.v2.Request",
+    )
+    UNSUPPORTED_ENCODING = ErrorKind(
+        "unsupported-encoding", "bad_body", 415,
+        "unsupported Content-Encoding {encoding!r}; only snappy is supported",
+    )
+    BAD_SYMBOL_REF = ErrorKind(
+        "bad-symbol-ref", "bad_body", 400,
+        "series {series} refers to symbol {ref} but the symbols table has {count} entries",
+    )
+    ODD_LABEL_REFS = ErrorKind(
+        "odd-label-refs", "bad_body", 400,
+        "series {series} has an odd number of label references ({count})",
+    )
+
+    # Series-level problems (that series is dropped; the rest of the request is written).
+    LABEL_NAME_INVALID = ErrorKind(
+        "label-name-invalid", "label_invalid", 400,
+        "received a series with an invalid label name {name!r}: {why}; series: {series}",
+    )
+    LABEL_VALUE_INVALID = ErrorKind(
+        "label-value-invalid", "label_value_invalid", 400,
+        "received a series with a label value that is not valid UTF-8 for label {name!r}; "
+        "series: {series}",
+    )
+    DUPLICATE_LABEL_NAMES = ErrorKind(
+        "duplicate-label-names", "duplicate_label_names", 400,
+        "received a series with duplicate label name {name!r}; series: {series}",
+    )
+    NO_LABELS = ErrorKind(
+        "missing-labels", "missing_labels", 400, "received a series without any label"
+    )
+    TIMESTAMP_OUT_OF_RANGE = ErrorKind(
+        "timestamp-out-of-range", "sample_out_of_bounds", 400,
+        "{count} samples have timestamps outside the storable range "
+        "(1900-01-01 to 2299-12-31); first: {timestamp} ms in series {series}",
+    )
+    NATIVE_HISTOGRAMS_UNSUPPORTED = ErrorKind(
+        "native-histograms-unsupported", "native_histograms_unsupported", 400,
+        "{count} native histogram samples were not stored: native histograms are not "
+        "supported yet (float samples of the request were stored)",
+    )
+    EXEMPLARS_UNSUPPORTED = ErrorKind(
+        "exemplars-unsupported", "exemplars_unsupported", 400,
+        "{count} exemplars were not stored: exemplars are not supported yet "
+        "(float samples of the request were stored)",
+    )
+
+    # Who is asking.
+    TENANT_MISSING = ErrorKind(
+        "tenant-missing", "auth", 401, "no tenant: send X-Scope-OrgID or credentials"
+    )
+    TENANT_INVALID = ErrorKind("tenant-invalid", "auth", 400, "invalid tenant ID {tenant!r}: {why}")
+    UNAUTHENTICATED = ErrorKind(
+        "unauthenticated", "auth", 401, "authentication required: {detail}"
+    )
+    TENANT_MISMATCH = ErrorKind(
+        "tenant-mismatch", "auth", 403,
+        "X-Scope-OrgID {header!r} does not match the tenant of the credentials",
+    )
+
+    # Query-side problems (Prometheus API).
+    BAD_QUERY_PARAM = ErrorKind("bad-query-param", "bad_query", 400, "{detail}")
+
+    # Storage: the sender must retry.
+    STORAGE_UNAVAILABLE = ErrorKind(
+        "storage-unavailable", "storage", 503,
+        "storage unavailable, retry later: {detail}",
+    )
+    SHUTTING_DOWN = ErrorKind(
+        "shutting-down", "storage", 503, "the gateway is shutting down, retry later"
+    )
+
+
+class GatewayError(Exception):
+    """An error from the table, with the fields its message needs."""
+
+    def __init__(self, error: Errors, **fields: Any) -> None:
+        self.error = error
+        self.fields = fields
+        super().__init__(self.message)
+
+    @property
+    def kind(self) -> ErrorKind:
+        return self.error.value
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    @property
+    def reason(self) -> str:
+        return self.kind.reason
+
+    @property
+    def message(self) -> str:
+        text = self.kind.template.format(**self.fields)
+        return f"{text} (err-gateway-{self.kind.id})"

@@ -1,0 +1,1 @@
+"""From a decoded write request to rows in storage: series resolution and group commit."""

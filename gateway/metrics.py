@@ -1,0 +1,75 @@
+"""The gateway's own metrics, on a registry owned by the app (no library default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BATCH_BUCKETS = (100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
+
+
+class GatewayMetrics:
+    """Every metric the gateway exports, `gateway_<subsystem>_<name>_<unit|total>`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received_samples = Counter(
+            "gateway_ingest_received_samples", "Samples received in write requests.",
+            ["tenant"], registry=r,
+        )
+        self.stored_samples = Counter(
+            "gateway_ingest_stored_samples", "Samples acknowledged after being stored.",
+            ["tenant"], registry=r,
+        )
+        self.received_series = Counter(
+            "gateway_ingest_received_series", "Series received in write requests.",
+            ["tenant"], registry=r,
+        )
+        self.new_series = Counter(
+            "gateway_ingest_new_series", "Series registered in the series table.",
+            ["tenant"], registry=r,
+        )
+        self.received_metadata = Counter(
+            "gateway_ingest_received_metadata", "Metadata entries received.",
+            ["tenant"], registry=r,
+        )
+        self.discarded_samples = Counter(
+            "gateway_discarded_samples", "Samples refused, by reason.",
+            ["tenant", "reason"], registry=r,
+        )
+        self.rejected_requests = Counter(
+            "gateway_rejected_requests", "Requests answered with an error, by reason.",
+            ["reason", "status"], registry=r,
+        )
+        self.request_duration = Histogram(
+            "gateway_http_request_duration_seconds", "HTTP request latency.",
+            ["handler", "method", "status"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.batch_rows = Histogram(
+            "gateway_batch_rows", "Samples per group-commit batch.",
+            buckets=_BATCH_BUCKETS, registry=r,
+        )
+        self.batch_requests = Histogram(
+            "gateway_batch_requests", "Write requests per group-commit batch.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
+        )
+        self.flush_duration = Histogram(
+            "gateway_batch_flush_duration_seconds", "Time to insert one batch into storage.",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.storage_errors = Counter(
+            "gateway_storage_errors", "Storage calls that failed, by operation.",
+            ["operation"], registry=r,
+        )
+        self.inflight_batches = Gauge(
+            "gateway_batch_inflight", "Batches being inserted right now.", registry=r,
+        )
+        self.known_series = Gauge(
+            "gateway_ingest_known_series_cached",
+            "Series ids cached as stored (their labels are not re-decoded).", registry=r,
+        )
+        self.storage_ready = Gauge(
+            "gateway_storage_ready", "1 when storage is reachable and the schema current.",
+            registry=r,
+        )

@@ -1,0 +1,64 @@
+"""One place that turns errors into HTTP responses and times every request."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.api import envelope
+from gateway.app_keys import METRICS
+from gateway.errors import GatewayError
+from gateway.storage.clickhouse import StorageError
+
+log = logging.getLogger(__name__)
+
+# Paths answered in the Prometheus JSON envelope; the remote protocols answer plain text.
+_JSON_PREFIX = "/api/v1/"
+_TEXT_PATHS = ("/api/v1/write", "/api/v1/push", "/api/v1/read")
+
+
+def _wants_json(path: str) -> bool:
+    return path.startswith(_JSON_PREFIX) and not path.startswith(_TEXT_PATHS)
+
+
+@web.middleware
+async def errors_and_timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except GatewayError as exc:
+        status = exc.status
+        return _error_response(request, exc.status, exc.message, exc.reason)
+    except StorageError as exc:
+        status = 503
+        log.warning("storage error on %s %s: %s", request.method, request.path, exc)
+        return _error_response(request, 503, f"storage unavailable: {exc}", "storage")
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status >= 400 and _wants_json(request.path):
+            return _error_response(request, exc.status, exc.reason, "http")
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        status = 500
+        return _error_response(request, 500, "internal error (see the gateway log)", "internal")
+    finally:
+        route = request.match_info.route.resource
+        handler_name = route.canonical if route is not None else "unmatched"
+        request.app[METRICS].request_duration.labels(
+            handler_name, request.method, str(status)
+        ).observe(time.perf_counter() - started)
+
+
+def _error_response(request: web.Request, status: int, message: str, reason: str) -> web.Response:
+    request.app[METRICS].rejected_requests.labels(reason, str(status)).inc()
+    if _wants_json(request.path):
+        return envelope.error(status, message)
+    headers = {"WWW-Authenticate": 'Bearer realm="metrics-gateway"'} if status == 401 else None
+    return web.Response(status=status, text=message + "\n", headers=headers)

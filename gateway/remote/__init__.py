@@ -1,0 +1,1 @@
+"""Prometheus remote protocols: pure codecs and the HTTP handlers that use them."""

@@ -1,0 +1,1 @@
+"""ClickHouse storage through clickhouse-connect: schema, writer, querier (embedded or server)."""

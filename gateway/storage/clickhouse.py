@@ -1,0 +1,146 @@
+"""ClickHouse access: a thread pool whose threads each own a clickhouse-connect client.
+
+The same code serves the embedded engine (`chdb://PATH`) and a server (`http(s)://...`).
+There is no async client: every call runs in the pool so the event loop never blocks, and one
+client per thread lets the embedded engine work on several calls in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import clickhouse_connect
+
+from gateway.storage.schema import (
+    SCHEMA_VERSION,
+    Layout,
+    bootstrap_statements,
+    migrations,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Client = Any
+"""A clickhouse-connect client (the package ships no type information)."""
+
+
+class StorageError(Exception):
+    """Storage failed; writes answer 503 so the sender retries."""
+
+
+class StorageLocked(StorageError):
+    """Another process owns the embedded data directory."""
+
+
+class SchemaError(StorageError):
+    """The stored schema cannot be used by this gateway."""
+
+
+class ClickHouse:
+    """Runs storage calls in a thread pool, one client per thread."""
+
+    def __init__(self, dsn: str, threads: int) -> None:
+        self.dsn = dsn
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
+
+    async def run(self, call: Callable[[Client], T]) -> T:
+        """Run `call(client)` on a pool thread; storage failures become StorageError."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._invoke, call)
+
+    def run_sync(self, call: Callable[[Client], T]) -> T:
+        """Run on a pool thread and wait (start-up, tools, tests)."""
+        return self._executor.submit(self._invoke, call).result()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    def _invoke(self, call: Callable[[Client], T]) -> T:
+        client = getattr(self._local, "client", None)
+        try:
+            if client is None:
+                client = self._connect()
+                self._local.client = client
+            return call(client)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError(_one_line(exc)) from exc
+
+    def _connect(self) -> Client:
+        try:
+            return clickhouse_connect.get_client(dsn=self.dsn)
+        except Exception as exc:
+            text = str(exc)
+            if "Cannot lock file" in text or ("lock" in text.lower() and "status" in text):
+                path = self.dsn.removeprefix("chdb://")
+                raise StorageLocked(
+                    f"the data directory {path} is in use by another process "
+                    "(the embedded ClickHouse allows one process per directory)"
+                ) from None
+            raise StorageError(f"cannot connect to {_redact(self.dsn)}: {_one_line(exc)}") from exc
+
+
+def migrate(client: Client, layout: Layout) -> int:
+    """Create or upgrade the schema to SCHEMA_VERSION; returns the version found before."""
+    for statement in bootstrap_statements(layout):
+        client.command(statement)
+    found = int(client.command(f"SELECT max(version) FROM {layout.migrations_table}") or 0)
+    if found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the store has schema version {found}, newer than this gateway's {SCHEMA_VERSION}: "
+            "upgrade the gateway"
+        )
+    for version, statements in sorted(migrations(layout).items()):
+        if version <= found:
+            continue
+        for statement in statements:
+            client.command(statement)
+        client.command(f"INSERT INTO {layout.migrations_table} (version) VALUES ({version})")
+        log.info("schema migrated to version %d", version)
+    _check_fixed_settings(client, layout)
+    return found
+
+
+def schema_version(client: Client, layout: Layout) -> int:
+    """The schema version of the store (0 when it has none)."""
+    return int(client.command(f"SELECT max(version) FROM {layout.migrations_table}") or 0)
+
+
+def _check_fixed_settings(client: Client, layout: Layout) -> None:
+    """Settings that decide where data lives cannot change once data exists."""
+    wanted = {"sample_shards": str(layout.sample_shards)}
+    rows = client.query(
+        f"SELECT name, argMax(value, value) FROM {layout.settings_table} GROUP BY name"
+    ).result_rows
+    stored = {name: value for name, value in rows}
+    for name, value in wanted.items():
+        if name not in stored:
+            client.insert(layout.settings_table, [[name, value]], column_names=["name", "value"])
+        elif stored[name] != value:
+            raise SchemaError(
+                f"storage.{name} is {value} in the configuration but {stored[name]} in the "
+                f"store; it cannot change once data exists (set it back to {stored[name]})"
+            )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
+
+
+def _redact(dsn: str) -> str:
+    """A DSN without its password, for messages."""
+    scheme, sep, rest = dsn.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return dsn
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{host}"

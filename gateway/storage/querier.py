@@ -1,0 +1,98 @@
+"""Reads series, label names and label values of one tenant from the series table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.model.labels import Labels
+from gateway.model.matchers import Matcher
+from gateway.storage.clickhouse import Client
+from gateway.storage.schema import Layout
+from gateway.storage.sql import Params, matchers_sql
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    start_ms: int
+    end_ms: int
+
+
+def _series_subquery(
+    layout: Layout,
+    tenant: str,
+    selectors: Sequence[Sequence[Matcher]],
+    time_range: TimeRange,
+    params: Params,
+) -> str:
+    """Series of the tenant matching any selector and seen within the range."""
+    start = params.add(time_range.start_ms, "Int64")
+    end = params.add(time_range.end_ms, "Int64")
+    where = " OR ".join(f"({matchers_sql(s, params)})" for s in selectors) if selectors else "1"
+    return f"""
+        SELECT series_id, any(labels) AS labels
+        FROM {layout.series_table}
+        WHERE tenant = {params.add(tenant, 'String')} AND ({where})
+        GROUP BY series_id
+        HAVING max(last_seen) >= fromUnixTimestamp64Milli({start})
+           AND min(first_seen) <= fromUnixTimestamp64Milli({end})
+    """
+
+
+def find_series(
+    client: Client,
+    layout: Layout,
+    tenant: str,
+    selectors: Sequence[Sequence[Matcher]],
+    time_range: TimeRange,
+    limit: int,
+) -> list[Labels]:
+    """Label sets of matching series, sorted by labels."""
+    params = Params()
+    inner = _series_subquery(layout, tenant, selectors, time_range, params)
+    limit_sql = f"LIMIT {params.add(limit, 'UInt64')}" if limit > 0 else ""
+    sql = f"""
+        SELECT arraySort(arrayZip(mapKeys(labels), mapValues(labels))) AS pairs
+        FROM ({inner}) ORDER BY pairs {limit_sql}
+    """
+    rows = client.query(sql, parameters=params.values).result_rows
+    return [tuple((str(name), str(value)) for name, value in row[0]) for row in rows]
+
+
+def label_names(
+    client: Client,
+    layout: Layout,
+    tenant: str,
+    selectors: Sequence[Sequence[Matcher]],
+    time_range: TimeRange,
+    limit: int,
+) -> list[str]:
+    """Sorted distinct label names of matching series."""
+    params = Params()
+    inner = _series_subquery(layout, tenant, selectors, time_range, params)
+    limit_sql = f"LIMIT {params.add(limit, 'UInt64')}" if limit > 0 else ""
+    sql = f"""
+        SELECT DISTINCT arrayJoin(mapKeys(labels)) AS name FROM ({inner})
+        ORDER BY name {limit_sql}
+    """
+    return [str(row[0]) for row in client.query(sql, parameters=params.values).result_rows]
+
+
+def label_values(
+    client: Client,
+    layout: Layout,
+    tenant: str,
+    name: str,
+    selectors: Sequence[Sequence[Matcher]],
+    time_range: TimeRange,
+    limit: int,
+) -> list[str]:
+    """Sorted distinct non-empty values of one label among matching series."""
+    params = Params()
+    inner = _series_subquery(layout, tenant, selectors, time_range, params)
+    limit_sql = f"LIMIT {params.add(limit, 'UInt64')}" if limit > 0 else ""
+    sql = f"""
+        SELECT DISTINCT labels[{params.add(name, 'String')}] AS value FROM ({inner})
+        WHERE value != '' ORDER BY value {limit_sql}
+    """
+    return [str(row[0]) for row in client.query(sql, parameters=params.values).result_rows]
