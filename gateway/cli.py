@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.config import Config, ConfigError, flag_paths, listen_address, load, parse_flag_value
-from gateway.storage.clickhouse import StorageLocked
+from gateway.storage.clickhouse import StorageLocked, directory_in_use, locked_message
 
 # Short names for the flags people type most.
 _ALIASES = {"listen": "server.listen", "storage": "storage.dsn"}
@@ -93,6 +93,10 @@ def serve(config: Config) -> int:
     from gateway.app import create_app
 
     host, port = listen_address(config)
+    if config.storage.dsn.startswith("chdb://") and directory_in_use(config.storage.dsn):
+        # Checked before opening the engine, which would print its own error to stderr.
+        print(f"metrics-gateway: {locked_message(config.storage.dsn)}", file=sys.stderr)
+        return 1
     try:
         web.run_app(
             create_app(config),

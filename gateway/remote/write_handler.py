@@ -33,19 +33,23 @@ def protocol_version(content_type: str) -> int:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes before reading them."""
+    """The request body, refusing more than `limit` bytes without buffering them."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise GatewayError(
             Errors.BODY_TOO_LARGE, size=declared, limit=limit, setting="ingest.max_body_bytes"
         )
-    body = await request.content.read(limit + 1)
-    if len(body) > limit or not request.content.at_eof():
-        raise GatewayError(
-            Errors.BODY_TOO_LARGE, size=f"more than {limit}", limit=limit,
-            setting="ingest.max_body_bytes",
-        )
-    return body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(
+                Errors.BODY_TOO_LARGE, size=f"more than {limit}", limit=limit,
+                setting="ingest.max_body_bytes",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def write(request: web.Request) -> web.Response:

@@ -8,7 +8,9 @@ client per thread lets the embedded engine work on several calls in parallel.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -78,14 +80,31 @@ class ClickHouse:
         try:
             return clickhouse_connect.get_client(dsn=self.dsn)
         except Exception as exc:
-            text = str(exc)
-            if "Cannot lock file" in text or ("lock" in text.lower() and "status" in text):
-                path = self.dsn.removeprefix("chdb://")
-                raise StorageLocked(
-                    f"the data directory {path} is in use by another process "
-                    "(the embedded ClickHouse allows one process per directory)"
-                ) from None
+            # chdb 4.4 reports a held lock only as "Error initializing EmbeddedServer" (the
+            # "Cannot lock file" text goes to fd 2), so ask the lock itself.
+            if self.dsn.startswith("chdb://") and directory_in_use(self.dsn):
+                raise StorageLocked(locked_message(self.dsn)) from None
             raise StorageError(f"cannot connect to {_redact(self.dsn)}: {_one_line(exc)}") from exc
+
+
+def directory_in_use(dsn: str) -> bool:
+    """Whether a process holds the engine lock of a `chdb://` directory (ClickHouse flocks
+    `<dir>/status`). Also true when this process has the engine open: ask before opening."""
+    try:
+        with open(os.path.join(dsn.removeprefix("chdb://"), "status"), "rb") as status:
+            fcntl.flock(status, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by close
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def locked_message(dsn: str) -> str:
+    return (
+        f"the data directory {dsn.removeprefix('chdb://')} is in use by another process "
+        "(the embedded ClickHouse allows one process per directory)"
+    )
 
 
 def migrate(client: Client, layout: Layout) -> int:

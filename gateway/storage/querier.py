@@ -25,12 +25,15 @@ def _series_subquery(
     time_range: TimeRange,
     params: Params,
 ) -> str:
-    """Series of the tenant matching any selector and seen within the range."""
+    """Series of the tenant matching any selector and seen within the range.
+
+    The aggregate is not called `labels`: that alias would shadow the column in WHERE.
+    """
     start = params.add(time_range.start_ms, "Int64")
     end = params.add(time_range.end_ms, "Int64")
     where = " OR ".join(f"({matchers_sql(s, params)})" for s in selectors) if selectors else "1"
     return f"""
-        SELECT series_id, any(labels) AS labels
+        SELECT series_id, any(labels) AS found_labels
         FROM {layout.series_table}
         WHERE tenant = {params.add(tenant, 'String')} AND ({where})
         GROUP BY series_id
@@ -52,7 +55,7 @@ def find_series(
     inner = _series_subquery(layout, tenant, selectors, time_range, params)
     limit_sql = f"LIMIT {params.add(limit, 'UInt64')}" if limit > 0 else ""
     sql = f"""
-        SELECT arraySort(arrayZip(mapKeys(labels), mapValues(labels))) AS pairs
+        SELECT arraySort(arrayZip(mapKeys(found_labels), mapValues(found_labels))) AS pairs
         FROM ({inner}) ORDER BY pairs {limit_sql}
     """
     rows = client.query(sql, parameters=params.values).result_rows
@@ -72,7 +75,7 @@ def label_names(
     inner = _series_subquery(layout, tenant, selectors, time_range, params)
     limit_sql = f"LIMIT {params.add(limit, 'UInt64')}" if limit > 0 else ""
     sql = f"""
-        SELECT DISTINCT arrayJoin(mapKeys(labels)) AS name FROM ({inner})
+        SELECT DISTINCT arrayJoin(mapKeys(found_labels)) AS name FROM ({inner})
         ORDER BY name {limit_sql}
     """
     return [str(row[0]) for row in client.query(sql, parameters=params.values).result_rows]
@@ -92,7 +95,7 @@ def label_values(
     inner = _series_subquery(layout, tenant, selectors, time_range, params)
     limit_sql = f"LIMIT {params.add(limit, 'UInt64')}" if limit > 0 else ""
     sql = f"""
-        SELECT DISTINCT labels[{params.add(name, 'String')}] AS value FROM ({inner})
+        SELECT DISTINCT found_labels[{params.add(name, 'String')}] AS value FROM ({inner})
         WHERE value != '' ORDER BY value {limit_sql}
     """
     return [str(row[0]) for row in client.query(sql, parameters=params.values).result_rows]
