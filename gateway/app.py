@@ -88,6 +88,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         max_rows=ingest.batch_max_rows,
         max_delay_seconds=ingest.batch_max_delay_ms / 1000,
         concurrency=ingest.flush_concurrency,
+        min_delay_seconds=ingest.batch_min_delay_ms / 1000,
     )
     app[BATCHER] = batcher
     try:

@@ -51,9 +51,11 @@ class IngestConfig:
     max_decoded_bytes: int = 32 << 20
     """Largest decompressed body, checked against snappy's header before decoding (413 above)."""
     batch_max_rows: int = 100_000
-    """A group-commit batch is flushed once it holds this many samples..."""
+    """A group-commit batch is inserted at once when it holds this many samples."""
+    batch_min_delay_ms: int = 5
+    """With a flush slot free, a batch waits this long for simultaneous requests to join."""
     batch_max_delay_ms: int = 200
-    """...or once its oldest request has waited this long."""
+    """With every flush slot busy, a batch waits at most this long before its own insert."""
     flush_concurrency: int = 2
     """Batches that may be inserting at the same time."""
     known_series_cache_size: int = 4_000_000
@@ -211,7 +213,11 @@ def _finish(config: Config) -> Config:
     _require(ingest.max_body_bytes > 0, "ingest.max_body_bytes must be > 0")
     _require(ingest.max_decoded_bytes > 0, "ingest.max_decoded_bytes must be > 0")
     _require(ingest.batch_max_rows > 0, "ingest.batch_max_rows must be > 0")
-    _require(ingest.batch_max_delay_ms >= 0, "ingest.batch_max_delay_ms must be >= 0")
+    _require(ingest.batch_min_delay_ms >= 0, "ingest.batch_min_delay_ms must be >= 0")
+    _require(
+        ingest.batch_max_delay_ms >= ingest.batch_min_delay_ms,
+        "ingest.batch_max_delay_ms must be >= ingest.batch_min_delay_ms",
+    )
     _require(ingest.flush_concurrency >= 1, "ingest.flush_concurrency must be >= 1")
     _require(ingest.known_series_cache_size >= 0, "ingest.known_series_cache_size must be >= 0")
     _require(
