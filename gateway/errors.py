@@ -106,6 +106,15 @@ class Errors(Enum):
 
     # Query-side problems (Prometheus API).
     BAD_QUERY_PARAM = ErrorKind("bad-query-param", "bad_query", 400, "{detail}")
+    BAD_READ_MATCHER = ErrorKind(
+        "bad-read-matcher", "bad_query", 400,
+        "invalid label matcher in remote-read query {query}: {detail}",
+    )
+    UNSUPPORTED_READ_RESPONSE_TYPE = ErrorKind(
+        "unsupported-read-response-type", "bad_query", 400,
+        "none of the accepted remote-read response types {accepted} is supported; "
+        "supported: 0 (SAMPLES), 1 (STREAMED_XOR_CHUNKS)",
+    )
 
     # Storage: the sender must retry.
     STORAGE_UNAVAILABLE = ErrorKind(
