@@ -1,0 +1,1 @@
+"""PromQL engine: parse, plan, fetch through a `SeriesSource`, evaluate with numpy."""

@@ -1,0 +1,73 @@
+"""Parsing PromQL text into promql-parser's typed AST, and reading that AST's modifiers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import promql_parser as pp
+
+from gateway.model.labels import METRIC_NAME
+from gateway.model.matchers import BadMatcher, Matcher, check_selector
+from gateway.promql.errors import BadData
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# promql-parser's MatchOp values are not hashable, so compare them one by one.
+_OPS = (
+    (pp.MatchOp.Equal, "="),
+    (pp.MatchOp.NotEqual, "!="),
+    (pp.MatchOp.Re, "=~"),
+    (pp.MatchOp.NotRe, "!~"),
+)
+
+
+def _op(op: pp.MatchOp) -> str:
+    return next(text for member, text in _OPS if member == op)
+
+
+def parse_query(query: str) -> pp.Expr:
+    """Parse a query, turning parser failures into `BadData` with the offending text."""
+    if not query.strip():
+        raise BadData("invalid parameter \"query\": empty query")
+    try:
+        return pp.parse(query)
+    except (ValueError, RuntimeError) as exc:
+        # promql-parser reports no position; quoting the query lets users find the spot.
+        raise BadData(f"invalid parameter \"query\": {exc} (in {query!r})") from None
+
+
+def delta_ms(delta: timedelta | None) -> int:
+    """A timedelta as whole milliseconds (0 for None)."""
+    if delta is None:
+        return 0
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+
+
+def at_ms(at: pp.AtModifier | None, start_ms: int, end_ms: int) -> int | None:
+    """The absolute time an `@` modifier pins evaluation to, or None without one."""
+    if at is None:
+        return None
+    if at.type == pp.AtModifierType.Start:
+        return start_ms
+    if at.type == pp.AtModifierType.End:
+        return end_ms
+    assert at.at is not None
+    return delta_ms(at.at - _EPOCH)
+
+
+def selector_matchers(selector: pp.VectorSelector) -> list[Matcher]:
+    """The selector's matchers as model matchers, including the metric name."""
+    if selector.matchers.or_matchers:
+        raise BadData("selectors with `or` between matchers are not supported")
+    try:
+        out = [Matcher.of(m.name, _op(m.op), m.value) for m in selector.matchers.matchers]
+        if selector.name is not None:
+            out.insert(0, Matcher.of(METRIC_NAME, "=", selector.name))
+        check_selector(out)
+    except BadMatcher as exc:
+        raise BadData(str(exc)) from None
+    return out
+
+
+def op_name(token: pp.TokenType) -> str:
+    """The operator or aggregation keyword of a token, lower-cased."""
+    return str(token).lower()
