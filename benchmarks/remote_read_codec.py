@@ -16,8 +16,9 @@ from collections.abc import Callable
 import numpy as np
 
 from gateway._pb.prometheus import remote_pb2 as pb
+from gateway.model.series import SeriesData
 from gateway.remote import snappy
-from gateway.remote.read_codec import SeriesData, encode_samples_response, iter_chunked_frames
+from gateway.remote.read_codec import encode_samples_response, iter_chunked_frames
 from gateway.remote.xor_chunk import split_chunks_many
 
 

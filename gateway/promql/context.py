@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from gateway.model.series import SeriesData
 from gateway.promql.errors import QueryTimeout, TooManySamples
 from gateway.promql.plan import FetchKey
-from gateway.promql.source import SeriesData
 
 
 @dataclass(frozen=True, slots=True)

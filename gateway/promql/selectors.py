@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.promql.source import SeriesData
+from gateway.model.series import SeriesData
 from gateway.promql.types import I64, RangeSeries, RangeVector, Vector, stale_mask
 
 

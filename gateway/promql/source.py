@@ -18,18 +18,10 @@ import numpy.typing as npt
 
 from gateway.model.labels import Labels
 from gateway.model.matchers import Matcher
+from gateway.model.series import SeriesData
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class SeriesData:
-    """One series: labels and its samples sorted by time without duplicate timestamps."""
-
-    labels: Labels
-    timestamps: I64
-    values: F64
 
 
 class SeriesSource(Protocol):

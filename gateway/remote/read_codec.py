@@ -22,6 +22,7 @@ from gateway._pb.prometheus import remote_pb2 as pb
 from gateway.errors import Errors, GatewayError
 from gateway.model.labels import Labels
 from gateway.model.matchers import BadMatcher, Matcher, MatchOp
+from gateway.model.series import SeriesData
 from gateway.remote.xor_chunk import split_chunks_many
 
 SAMPLES_CONTENT_TYPE = "application/x-protobuf"
@@ -79,21 +80,6 @@ class ReadRequestSpec:
     """The supported types the client listed, in its order of preference."""
     response_type: ResponseType
     """What to answer with: the first supported type listed, SAMPLES when none is listed."""
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesData:
-    """One series of a response: sorted labels and its samples in time order."""
-
-    labels: Labels
-    timestamps: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-
-    def __post_init__(self) -> None:
-        if len(self.timestamps) != len(self.values):
-            raise ValueError(
-                f"{len(self.timestamps)} timestamps but {len(self.values)} values"
-            )
 
 
 @dataclass(frozen=True, slots=True)

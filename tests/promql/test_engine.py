@@ -10,11 +10,12 @@ import pytest
 
 from gateway.model.labels import Labels
 from gateway.model.matchers import Matcher
+from gateway.model.series import SeriesData
 from gateway.promql.context import EngineOptions
 from gateway.promql.engine import instant_query, range_query
 from gateway.promql.errors import BadData, ExecutionError, QueryError, TooManySamples
 from gateway.promql.result import format_value, to_prometheus_json
-from gateway.promql.source import MemorySource, SeriesData
+from gateway.promql.source import MemorySource
 from gateway.promql.types import STALE_NAN
 
 FOO_A: Labels = (("__name__", "foo"), ("a", "1"))

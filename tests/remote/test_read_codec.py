@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from gateway._pb.prometheus import remote_pb2 as pb
 from gateway.errors import Errors, GatewayError
+from gateway.model.series import SeriesData
 from gateway.remote import snappy
 from gateway.remote.read_codec import (
     BadFrame,
@@ -23,7 +24,6 @@ from gateway.remote.read_codec import (
     ChunkedSeriesData,
     ReadHints,
     ResponseType,
-    SeriesData,
     decode_chunked_frames,
     decode_read_request,
     encode_samples_response,
