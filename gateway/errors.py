@@ -116,6 +116,17 @@ class Errors(Enum):
         "supported: 0 (SAMPLES), 1 (STREAMED_XOR_CHUNKS)",
     )
 
+    QUERY_TOO_MANY_SERIES = ErrorKind(
+        "max-series-per-query", "query_limit", 422,
+        "the query hit the max number of series limit (limit: {limit} series, "
+        "{setting}); narrow the selector or the time range",
+    )
+    QUERY_TOO_MANY_SAMPLES = ErrorKind(
+        "max-samples-per-query", "query_limit", 422,
+        "the query hit the max number of samples limit (limit: {limit} samples, "
+        "{setting}); narrow the selector or the time range",
+    )
+
     # Storage: the sender must retry.
     STORAGE_UNAVAILABLE = ErrorKind(
         "storage-unavailable", "storage", 503,

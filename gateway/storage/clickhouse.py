@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import clickhouse_connect
 
+from gateway.errors import GatewayError
 from gateway.storage.schema import (
     SCHEMA_VERSION,
     Layout,
@@ -71,8 +72,8 @@ class ClickHouse:
                 client = self._connect()
                 self._local.client = client
             return call(client)
-        except StorageError:
-            raise
+        except (StorageError, GatewayError):
+            raise  # already says what went wrong (e.g. a query limit)
         except Exception as exc:
             raise StorageError(_one_line(exc)) from exc
 

@@ -9,7 +9,7 @@ from gateway.model.labels import Labels
 from gateway.model.matchers import Matcher
 from gateway.storage.clickhouse import Client
 from gateway.storage.schema import Layout
-from gateway.storage.sql import Params, matchers_sql
+from gateway.storage.sql import Params, series_selection_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,21 +25,10 @@ def _series_subquery(
     time_range: TimeRange,
     params: Params,
 ) -> str:
-    """Series of the tenant matching any selector and seen within the range.
-
-    The aggregate is not called `labels`: that alias would shadow the column in WHERE.
-    """
-    start = params.add(time_range.start_ms, "Int64")
-    end = params.add(time_range.end_ms, "Int64")
-    where = " OR ".join(f"({matchers_sql(s, params)})" for s in selectors) if selectors else "1"
-    return f"""
-        SELECT series_id, any(labels) AS found_labels
-        FROM {layout.series_table}
-        WHERE tenant = {params.add(tenant, 'String')} AND ({where})
-        GROUP BY series_id
-        HAVING max(last_seen) >= fromUnixTimestamp64Milli({start})
-           AND min(first_seen) <= fromUnixTimestamp64Milli({end})
-    """
+    return series_selection_sql(
+        layout.series_table, layout.labels_table, tenant, selectors,
+        time_range.start_ms, time_range.end_ms, params,
+    )
 
 
 def find_series(

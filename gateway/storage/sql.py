@@ -43,3 +43,55 @@ def matchers_sql(matchers: Sequence[Matcher], params: Params) -> str:
             _OPERATORS[matcher.op].format(column=column, value=params.add(value, "String"))
         )
     return " AND ".join(clauses) if clauses else "1"
+
+
+# A series row's last_seen is refreshed once a day (see ingest.known_series), so a series may
+# have samples up to a day after it.
+LAST_SEEN_SLACK_MS = 86_400_000
+
+
+def series_selection_sql(
+    series_table: str,
+    labels_table: str,
+    tenant: str,
+    selectors: Sequence[Sequence[Matcher]],
+    start_ms: int,
+    end_ms: int,
+    params: Params,
+) -> str:
+    """Series ids and labels (`found_labels`) matching any selector, seen in [start, end].
+
+    Equality and regex matchers on labels other than the metric name first narrow the series
+    through the inverted index (tenant, name, value), so a selective matcher never makes
+    ClickHouse read every label set of the tenant; every matcher is then applied exactly.
+    (The aggregate is not called `labels`: that alias would shadow the column in WHERE.)
+    """
+    tenant_param = params.add(tenant, "String")
+    alternatives = []
+    for matchers in selectors or [[]]:
+        clauses = [matchers_sql(matchers, params)]
+        for matcher in matchers:
+            if matcher.name == METRIC_NAME or matcher.matches_empty():
+                continue
+            if matcher.op is MatchOp.EQUAL:
+                value_clause = f"value = {params.add(matcher.value, 'String')}"
+            elif matcher.op is MatchOp.REGEX:
+                value_clause = f"match(value, {params.add(matcher.anchored_pattern, 'String')})"
+            else:
+                continue
+            clauses.append(
+                f"series_id IN (SELECT series_id FROM {labels_table} "
+                f"WHERE tenant = {tenant_param} AND name = {params.add(matcher.name, 'String')} "
+                f"AND {value_clause})"
+            )
+        alternatives.append("(" + " AND ".join(clauses) + ")")
+    start = params.add(start_ms - LAST_SEEN_SLACK_MS, "Int64")
+    end = params.add(end_ms, "Int64")
+    return f"""
+        SELECT series_id, any(labels) AS found_labels
+        FROM {series_table}
+        WHERE tenant = {tenant_param} AND ({" OR ".join(alternatives)})
+        GROUP BY series_id
+        HAVING max(last_seen) >= fromUnixTimestamp64Milli({start})
+           AND min(first_seen) <= fromUnixTimestamp64Milli({end})
+    """

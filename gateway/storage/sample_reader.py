@@ -1,0 +1,128 @@
+"""Reads matching series with their samples in a time range, columnar (numpy end to end)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.errors import Errors, GatewayError
+from gateway.model.matchers import Matcher
+from gateway.model.series import SeriesData
+from gateway.storage.clickhouse import ClickHouse, Client
+from gateway.storage.schema import Layout
+from gateway.storage.sql import Params, series_selection_sql
+
+
+@dataclass(frozen=True, slots=True)
+class SelectLimits:
+    """Per-query caps (0 = unlimited); the settings are named in the error."""
+
+    max_series: int = 0
+    max_samples: int = 0
+    series_setting: str = "max_fetched_series_per_query"
+    samples_setting: str = "max_samples"
+
+
+def select_series(
+    client: Client,
+    layout: Layout,
+    tenant: str,
+    matchers: Sequence[Matcher],
+    start_ms: int,
+    end_ms: int,
+    limits: SelectLimits = SelectLimits(),
+) -> list[SeriesData]:
+    """Series matching all matchers with their samples in [start_ms, end_ms], sorted by labels."""
+    params = Params()
+    selection = series_selection_sql(
+        layout.series_table, layout.labels_table, tenant, [matchers], start_ms, end_ms, params
+    )
+    limit_sql = f"LIMIT {limits.max_series + 1}" if limits.max_series else ""
+    rows = client.query(
+        f"SELECT series_id, found_labels FROM ({selection}) {limit_sql}",
+        parameters=params.values,
+    ).result_rows
+    if limits.max_series and len(rows) > limits.max_series:
+        raise GatewayError(
+            Errors.QUERY_TOO_MANY_SERIES, limit=limits.max_series, setting=limits.series_setting
+        )
+    if not rows:
+        return []
+    labels_of = {int(sid): tuple(sorted(found.items())) for sid, found in rows}
+    series_ids, timestamps, values = _samples(
+        client, layout, tenant, sorted(labels_of), start_ms, end_ms, limits
+    )
+    result = []
+    starts = np.flatnonzero(np.r_[True, series_ids[1:] != series_ids[:-1]])
+    ends = np.r_[starts[1:], len(series_ids)]
+    for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+        labels = labels_of[int(series_ids[first])]
+        result.append(SeriesData(labels, timestamps[first:last], values[first:last]))
+    result.sort(key=lambda one: one.labels)
+    return result
+
+
+def _samples(
+    client: Client,
+    layout: Layout,
+    tenant: str,
+    ids: list[int],
+    start_ms: int,
+    end_ms: int,
+    limits: SelectLimits,
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    params = Params()
+    tenant_param = params.add(tenant, "String")
+    start = params.add(start_ms, "Int64")
+    end = params.add(end_ms, "Int64")
+    by_shard: dict[int, list[int]] = {}
+    for sid in ids:
+        by_shard.setdefault(sid % layout.sample_shards, []).append(sid)
+    parts = [
+        f"""SELECT series_id, toUnixTimestamp64Milli(timestamp) AS t, value
+        FROM {layout.samples_table(shard)}
+        WHERE tenant = {tenant_param} AND series_id IN {params.add(shard_ids, 'Array(UInt64)')}
+          AND timestamp >= fromUnixTimestamp64Milli({start})
+          AND timestamp <= fromUnixTimestamp64Milli({end})"""
+        for shard, shard_ids in sorted(by_shard.items())
+    ]
+    limit_sql = f"LIMIT {limits.max_samples + 1}" if limits.max_samples else ""
+    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY series_id, t {limit_sql}"
+    table = client.query_arrow(sql, parameters=params.values)
+    series_ids = table.column("series_id").to_numpy()
+    timestamps = table.column("t").to_numpy()
+    values = table.column("value").to_numpy()
+    if limits.max_samples and len(series_ids) > limits.max_samples:
+        raise GatewayError(
+            Errors.QUERY_TOO_MANY_SAMPLES, limit=limits.max_samples, setting=limits.samples_setting
+        )
+    # Rows written twice (a retried body) are identical until ReplacingMergeTree merges them.
+    keep = np.r_[(series_ids[1:] != series_ids[:-1]) | (timestamps[1:] != timestamps[:-1]), True]
+    if not keep.all():
+        series_ids, timestamps, values = series_ids[keep], timestamps[keep], values[keep]
+    return series_ids, timestamps, values
+
+
+class ClickHouseSeriesSource:
+    """The PromQL engine's and remote-read's view of one tenant's data in ClickHouse."""
+
+    def __init__(
+        self, store: ClickHouse, layout: Layout, tenant: str, limits: SelectLimits
+    ) -> None:
+        self._store = store
+        self._layout = layout
+        self._tenant = tenant
+        self._limits = limits
+
+    async def select(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> list[SeriesData]:
+        """Series matching all matchers with samples in [start_ms, end_ms]."""
+        return await self._store.run(
+            lambda client: select_series(
+                client, self._layout, self._tenant, matchers, start_ms, end_ms, self._limits
+            )
+        )
