@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from gateway.model.series import SeriesData
-from gateway.promql.errors import QueryTimeout, TooManySamples
+from gateway.promql.errors import QueryCanceled, QueryTimeout, TooManySamples
 from gateway.promql.plan import FetchKey
 
 
@@ -47,9 +47,12 @@ class EvalContext:
     annotations: Annotations = field(default_factory=Annotations)
     deadline: float = 0.0
     step_ms: int = 0
+    canceled: bool = False
 
     def check_deadline(self) -> None:
-        """Raise QueryTimeout once the deadline has passed."""
+        """Raise QueryCanceled once abandoned, QueryTimeout once the deadline has passed."""
+        if self.canceled:
+            raise QueryCanceled("query was canceled in expression evaluation")
         if self.deadline and time.monotonic() > self.deadline:
             raise QueryTimeout("query timed out in expression evaluation")
 

@@ -9,7 +9,7 @@ import numpy as np
 import promql_parser as pp
 
 from gateway.promql.context import EngineOptions, EvalContext
-from gateway.promql.errors import BadData, QueryCanceled
+from gateway.promql.errors import BadData, QueryTimeout
 from gateway.promql.evaluator import bounds_of, evaluate
 from gateway.promql.parse import parse_query
 from gateway.promql.plan import plan
@@ -36,7 +36,7 @@ async def instant_query(
     options = options or EngineOptions()
     expr = parse_query(query)
     ctx = await _prepare(source, expr, Grid.of(time_ms, time_ms, 0), time_ms, time_ms, options)
-    value = evaluate(expr, Grid.of(time_ms, time_ms, 0), ctx)
+    value = await _evaluate(expr, Grid.of(time_ms, time_ms, 0), ctx)
     return _finish(_instant_value(value, time_ms), ctx)
 
 
@@ -57,7 +57,8 @@ async def range_query(
         )
     if end_ms < start_ms:
         raise BadData("end timestamp must not be before start time")
-    if (end_ms - start_ms) // step_ms + 1 > options.max_points_per_series:
+    # Prometheus counts intervals, not points: (end - start) / step may reach the maximum.
+    if (end_ms - start_ms) // step_ms > options.max_points_per_series:
         raise BadData(
             f"exceeded maximum resolution of {options.max_points_per_series:,} points per "
             "timeseries. Try decreasing the query resolution (?step=XX)"
@@ -66,7 +67,7 @@ async def range_query(
     grid = Grid.of(start_ms, end_ms, step_ms)
     ctx = await _prepare(source, expr, grid, start_ms, end_ms, options, is_range=True)
     ctx.step_ms = step_ms
-    value = evaluate(expr, grid, ctx)
+    value = await _evaluate(expr, grid, ctx)
     if isinstance(value, Scalar):
         value = Vector([()], value.values[None, :], np.ones((1, len(grid)), np.bool_),
                        np.zeros(1, np.bool_))
@@ -106,14 +107,23 @@ async def _prepare(
             timeout=options.timeout_s,
         )
     except TimeoutError:
-        from gateway.promql.errors import QueryTimeout
-
         raise QueryTimeout("query timed out in series selection") from None
-    except asyncio.CancelledError:
-        raise QueryCanceled("query was canceled in series selection") from None
     ctx.data = dict(zip(fetches, results, strict=True))
     ctx.check_samples(sum(len(s.timestamps) for r in results for s in r))
     return ctx
+
+
+async def _evaluate(expr: pp.Expr, grid: Grid, ctx: EvalContext) -> Value:
+    """Evaluate on a worker thread, so the event loop keeps serving while numpy works.
+
+    When the awaiting task is cancelled (a timeout, a client gone), the thread is told to stop:
+    it raises at its next check instead of running on unobserved.
+    """
+    try:
+        return await asyncio.to_thread(evaluate, expr, grid, ctx)
+    except asyncio.CancelledError:
+        ctx.canceled = True
+        raise
 
 
 def _drop_names(vector: Vector) -> Vector:

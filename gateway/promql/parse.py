@@ -31,8 +31,19 @@ def parse_query(query: str) -> pp.Expr:
     try:
         return pp.parse(query)
     except (ValueError, RuntimeError) as exc:
-        # promql-parser reports no position; quoting the query lets users find the spot.
-        raise BadData(f"invalid parameter \"query\": {exc} (in {query!r})") from None
+        raise BadData(f"invalid parameter \"query\": {parse_error_text(query, str(exc))}") from None
+
+
+def parse_error_text(query: str, message: str) -> str:
+    """Prometheus' `LINE:COL: parse error: ...` where the position is known, else no position.
+
+    promql-parser reports no position; errors about a missing end (unclosed brackets, input
+    that ends too early) are at the end of the input, as Prometheus reports them.
+    """
+    if "unclosed" in message or "end of input" in message:
+        lines = query.split("\n")
+        return f"{len(lines)}:{len(lines[-1].encode()) + 1}: parse error: {message}"
+    return f"parse error: {message}"
 
 
 def delta_ms(delta: timedelta | None) -> int:

@@ -16,7 +16,7 @@ from gateway.promql.errors import QueryError
 from gateway.promql.parse import selector_matchers
 from gateway.promql.plan import children
 from gateway.promql.result import MatrixValue, Result, ScalarValue, StringValue, VectorValue
-from gateway.promql.source import MemorySource
+from gateway.promql.source import MemorySource, SeriesSource
 from tests.promql.promqltest import Clear, Command, Eval, Load
 
 # The engine settings the scripts assume (README of testdata/).
@@ -34,7 +34,7 @@ class Outcome:
 
 @dataclass
 class Runner:
-    """Runs a script's commands against a fresh MemorySource."""
+    """Runs a script's commands against a fresh MemorySource (subclasses query other sources)."""
 
     source: MemorySource = field(default_factory=MemorySource)
     native: list[Labels] = field(default_factory=list)
@@ -43,13 +43,23 @@ class Runner:
         out: list[Outcome] = []
         for command in commands:
             if isinstance(command, Clear):
-                self.source.clear()
-                self.native.clear()
+                await self.clear()
             elif isinstance(command, Load):
-                self._load(command)
+                await self.load(command)
             else:
                 out.append(await self._eval(command))
         return out
+
+    def query_source(self) -> SeriesSource:
+        """The source queries are evaluated against."""
+        return self.source
+
+    async def clear(self) -> None:
+        self.source.clear()
+        self.native.clear()
+
+    async def load(self, load: Load) -> None:
+        self._load(load)
 
     def _load(self, load: Load) -> None:
         for series in load.series:
@@ -83,10 +93,12 @@ class Runner:
         try:
             if ev.step_ms:
                 result = await range_query(
-                    self.source, ev.query, ev.start_ms, ev.end_ms, ev.step_ms, OPTIONS
+                    self.query_source(), ev.query, ev.start_ms, ev.end_ms, ev.step_ms, OPTIONS
                 )
             else:
-                result = await instant_query(self.source, ev.query, ev.start_ms, OPTIONS)
+                result = await instant_query(
+                    self.query_source(), ev.query, ev.start_ms, OPTIONS
+                )
         except QueryError as exc:
             return Outcome(ev.line, ev.query, *_check_failure(ev, exc))
         if ev.fail:
