@@ -1,0 +1,179 @@
+"""Admin API: tenants' usage and limits (`/api/v1/admin/...`), behind the admin bearer token.
+
+Without a configured token the admin API is off and answers 404, as if it did not exist. The
+token is compared in constant time (on SHA-256 digests); tenant credentials never pass it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api import envelope
+from gateway.app_keys import ADMIN_TOKEN, LAYOUT, LIMITS, STORE
+from gateway.errors import Errors, GatewayError
+from gateway.limits import store as limits_store
+from gateway.limits.model import LIMIT_NAMES, BadLimits, overrides_json, parse_overrides
+from gateway.limits.service import LimitsService
+from gateway.tenancy import tenant_problem
+
+ACTOR_HEADER = "X-Admin-User"
+_MAX_ACTOR = 200
+_DEFAULT_AUDIT_LIMIT = 100
+
+
+def token_fingerprint(token: str) -> bytes:
+    """What the app keeps of the admin token (empty when the admin API is off)."""
+    return hashlib.sha256(token.encode()).digest() if token else b""
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/v1/admin/tenants", tenants)
+    path = "/api/v1/admin/tenants/{tenant}/limits"
+    router.add_get(path, get_limits)
+    router.add_put(path, put_limits)
+    router.add_patch(path, patch_limits)
+    router.add_delete(path, delete_limits)
+    router.add_get("/api/v1/admin/audit", audit)
+
+
+def require_admin(request: web.Request) -> None:
+    """Raise unless the request carries the admin token (404 when the admin API is off)."""
+    expected = request.app[ADMIN_TOKEN]
+    if not expected:
+        raise GatewayError(Errors.ADMIN_DISABLED)
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise GatewayError(Errors.ADMIN_UNAUTHORIZED, detail="send the admin bearer token")
+    if not hmac.compare_digest(token_fingerprint(token.strip()), expected):
+        raise GatewayError(Errors.ADMIN_UNAUTHORIZED, detail="wrong admin token")
+
+
+async def tenants(request: web.Request) -> web.Response:
+    """Every tenant: active series, budget, utilisation, samples/s, discards by reason."""
+    require_admin(request)
+    service = request.app[LIMITS]
+    names = (
+        set(service.tracker.tenants())
+        | service.registry.tenants_with_overrides()
+        | set(service.stats)
+    )
+    return envelope.success({"tenants": [_usage(service, name) for name in sorted(names)]})
+
+
+def _usage(service: LimitsService, tenant: str) -> dict[str, Any]:
+    active = service.tracker.count(tenant)
+    limit = service.limits_for(tenant).max_global_series_per_user
+    stats = service.stats.get(tenant)
+    return {
+        "tenant": tenant,
+        "active_series": active,
+        "series_limit": limit,
+        "utilisation_percent": round(100 * active / limit, 2) if limit else None,
+        "samples_per_second": round(stats.samples_per_second(), 2) if stats else 0.0,
+        "stored_samples": stats.stored if stats else 0,
+        "discarded_samples": dict(sorted(stats.discarded.items())) if stats else {},
+        "has_overrides": tenant in service.registry.tenants_with_overrides(),
+    }
+
+
+def _tenant(request: web.Request) -> str:
+    tenant = request.match_info["tenant"]
+    problem = tenant_problem(tenant)
+    if problem is not None:
+        raise GatewayError(Errors.TENANT_INVALID, tenant=tenant[:200], why=problem)
+    return tenant
+
+
+def _limits_view(service: LimitsService, tenant: str) -> dict[str, Any]:
+    return {
+        "tenant": tenant,
+        "limits": service.limits_for(tenant).to_json(),
+        "overrides": overrides_json(service.registry.admin_overrides(tenant)),
+        "file_overrides": overrides_json(service.registry.file_overrides(tenant)),
+    }
+
+
+async def get_limits(request: web.Request) -> web.Response:
+    """The tenant's effective limits and where they come from."""
+    require_admin(request)
+    return envelope.success(_limits_view(request.app[LIMITS], _tenant(request)))
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read() or b"null")
+    except ValueError as exc:
+        raise GatewayError(Errors.BAD_LIMITS, detail=f"the body is not JSON: {exc}") from None
+
+
+def _parse(data: Any) -> dict[str, Any]:
+    try:
+        return parse_overrides(data)
+    except BadLimits as exc:
+        raise GatewayError(Errors.BAD_LIMITS, detail=str(exc)) from None
+
+
+async def put_limits(request: web.Request) -> web.Response:
+    """Replace the tenant's admin overrides with the body's limits."""
+    require_admin(request)
+    tenant = _tenant(request)
+    return await _change(request, tenant, "put", _parse(await _body(request)))
+
+
+async def patch_limits(request: web.Request) -> web.Response:
+    """Change the named limits; a null value removes that override."""
+    require_admin(request)
+    tenant = _tenant(request)
+    data = await _body(request)
+    if not isinstance(data, dict):
+        raise GatewayError(Errors.BAD_LIMITS, detail="expected a JSON object keyed by limit name")
+    removed = {key for key, value in data.items() if value is None}
+    changes = _parse({key: value for key, value in data.items() if value is not None})
+    merged = request.app[LIMITS].registry.admin_overrides(tenant)
+    for key in removed:
+        if key not in LIMIT_NAMES:
+            raise GatewayError(Errors.BAD_LIMITS, detail=f"{key}: unknown limit")
+        merged.pop(key, None)
+    merged.update(changes)
+    return await _change(request, tenant, "patch", merged)
+
+
+async def delete_limits(request: web.Request) -> web.Response:
+    """Remove the tenant's admin overrides (the file's and the defaults apply again)."""
+    require_admin(request)
+    return await _change(request, _tenant(request), "delete", {})
+
+
+async def _change(
+    request: web.Request, tenant: str, action: str, overrides: dict[str, Any]
+) -> web.Response:
+    service = request.app[LIMITS]
+    old = service.registry.admin_overrides(tenant)
+    actor = request.headers.get(ACTOR_HEADER, "").strip()[:_MAX_ACTOR] or "admin"
+    entry = limits_store.AuditEntry(
+        at_ms=limits_store.now_ms(), tenant=tenant, actor=actor, remote=request.remote or "",
+        action=action, old=overrides_json(old), new=overrides_json(overrides),
+    )
+    layout = request.app[LAYOUT]
+    await request.app[STORE].run(
+        lambda client: limits_store.write_override(client, layout, overrides or None, entry)
+    )
+    service.set_admin_overrides(tenant, overrides)
+    return envelope.success(_limits_view(service, tenant))
+
+
+async def audit(request: web.Request) -> web.Response:
+    """Limit changes, newest first (`tenant` and `limit` parameters)."""
+    require_admin(request)
+    tenant = request.query.get("tenant") or None
+    limit = envelope.parse_limit(request.query.get("limit")) or _DEFAULT_AUDIT_LIMIT
+    layout = request.app[LAYOUT]
+    entries = await request.app[STORE].run(
+        lambda client: limits_store.read_audit(client, layout, tenant, limit)
+    )
+    return envelope.success([entry.to_json() for entry in entries])

@@ -1,0 +1,140 @@
+"""Cardinality explorer of one tenant: Mimir's `/api/v1/cardinality/*` and Prometheus'
+`/api/v1/status/tsdb`, computed in ClickHouse.
+
+`count_method` chooses the series counted: `active` (and Mimir's `inmemory`, the default) counts
+series active within the active-series window, `all` every stored series of the tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from gateway.api import cardinality_queries as queries
+from gateway.api import envelope
+from gateway.api.selectors import parse_selector
+from gateway.app_keys import LAYOUT, LIMITS, RESOLVER, STORE
+from gateway.model.matchers import BadMatcher, Matcher
+from gateway.storage.clickhouse import Client
+from gateway.storage.schema import Layout
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 500
+TSDB_DEFAULT_LIMIT = 10
+_COUNT_METHODS = {"inmemory": True, "active": True, "all": False}
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    for method in ("GET", "POST"):
+        router.add_route(method, "/api/v1/cardinality/label_names", label_names)
+        router.add_route(method, "/api/v1/cardinality/label_values", label_values)
+        router.add_route(method, "/api/v1/cardinality/active_series", active_series)
+    router.add_get("/api/v1/status/tsdb", tsdb)
+
+
+async def _scope(
+    request: web.Request, params: dict[str, list[str]], require_selector: bool = False
+) -> queries.Scope:
+    tenant = request.app[RESOLVER].resolve(request.headers)
+    selector = envelope.first(params, "selector") or ""
+    if require_selector and not selector:
+        raise envelope.bad_param("the selector parameter is required")
+    matchers: list[Matcher] = []
+    if selector:
+        try:
+            matchers = parse_selector(selector)
+        except BadMatcher as exc:
+            raise envelope.bad_param(str(exc)) from None
+    method = envelope.first(params, "count_method") or "inmemory"
+    if method not in _COUNT_METHODS:
+        raise envelope.bad_param(
+            f'invalid parameter "count_method": {method!r} (one of inmemory, active, all)'
+        )
+    service = request.app[LIMITS]
+    # Series this replica saw since its last sync would be missing from the counts.
+    await service.sync()
+    cutoff = service.tracker.minute() - service.tracker.window_minutes
+    return queries.Scope(tenant, matchers, _COUNT_METHODS[method], cutoff)
+
+
+def _limit(params: dict[str, list[str]], default: int) -> int:
+    limit = envelope.parse_limit(envelope.first(params, "limit")) or default
+    if limit > MAX_LIMIT:
+        raise envelope.bad_param(f'invalid parameter "limit": must be at most {MAX_LIMIT}')
+    return limit
+
+
+async def _run(request: web.Request, call: Callable[[Client, Layout], T]) -> T:
+    layout = request.app[LAYOUT]
+    return await request.app[STORE].run(lambda client: call(client, layout))
+
+
+async def label_names(request: web.Request) -> web.Response:
+    """Label names with their distinct value counts, most values first (Mimir's shape)."""
+    params = await envelope.request_params(request)
+    scope = await _scope(request, params)
+    limit = _limit(params, DEFAULT_LIMIT)
+    rows = await _run(request, lambda c, layout: queries.label_names(c, layout, scope))
+    return web.json_response(
+        {
+            "label_values_count_total": sum(values for _, values, _ in rows),
+            "label_names_count": len(rows),
+            "cardinality": [
+                {"label_name": name, "label_values_count": values}
+                for name, values, _ in rows[:limit]
+            ],
+        }
+    )
+
+
+async def label_values(request: web.Request) -> web.Response:
+    """Per requested label name: value count, series count and the top values (Mimir's shape)."""
+    params = await envelope.request_params(request)
+    names = params.get("label_names[]", [])
+    if not names:
+        raise envelope.bad_param("the label_names[] parameter is required")
+    scope = await _scope(request, params)
+    limit = _limit(params, DEFAULT_LIMIT)
+
+    def call(client: Client, layout: Layout) -> tuple[int, Any, Any]:
+        total = queries.series_count(client, layout, scope)
+        return (total, *queries.label_values(client, layout, scope, names, limit))
+
+    total, totals, top = await _run(request, call)
+    labels = []
+    for name in names:
+        values, series = totals.get(name, (0, 0))
+        labels.append(
+            {
+                "label_name": name,
+                "label_values_count": values,
+                "series_count": series,
+                "cardinality": [
+                    {"label_value": value, "series_count": count}
+                    for value, count in top.get(name, [])
+                ],
+            }
+        )
+    labels.sort(key=lambda item: (-item["series_count"], item["label_name"]))
+    return web.json_response({"series_count_total": total, "labels": labels})
+
+
+async def active_series(request: web.Request) -> web.Response:
+    """Label sets of the tenant's active series matching `selector` (Mimir's shape)."""
+    params = await envelope.request_params(request)
+    scope = await _scope(request, params, require_selector=True)
+    limit = envelope.parse_limit(envelope.first(params, "limit"))
+    data = await _run(request, lambda c, layout: queries.active_series(c, layout, scope, limit))
+    return web.json_response({"data": data})
+
+
+async def tsdb(request: web.Request) -> web.Response:
+    """Prometheus' TSDB status: top metrics, label names and label pairs by series."""
+    params = await envelope.request_params(request)
+    scope = await _scope(request, params)
+    limit = _limit(params, TSDB_DEFAULT_LIMIT)
+    data = await _run(request, lambda c, layout: queries.tsdb_status(c, layout, scope, limit))
+    return envelope.success(data)

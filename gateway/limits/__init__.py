@@ -1,0 +1,1 @@
+"""Per-tenant limits: the Limits model, overrides, the active-series tracker, rate limiting."""
