@@ -1,0 +1,83 @@
+-- bootstrap
+CREATE DATABASE IF NOT EXISTS metrics;
+CREATE TABLE IF NOT EXISTS metrics.schema_migrations (
+    version UInt32,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = MergeTree
+ORDER BY version;
+
+-- schema version 1
+CREATE TABLE IF NOT EXISTS metrics.series (
+    tenant LowCardinality(String),
+    metric_name String,
+    series_id UInt64,
+    labels SimpleAggregateFunction(any, Map(String, String)),
+    first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+) ENGINE = AggregatingMergeTree
+ORDER BY (tenant, metric_name, series_id);
+CREATE TABLE IF NOT EXISTS metrics.series_labels (
+    tenant LowCardinality(String),
+    name LowCardinality(String),
+    value String,
+    series_id UInt64
+) ENGINE = ReplacingMergeTree
+ORDER BY (tenant, name, value, series_id);
+CREATE TABLE IF NOT EXISTS metrics.samples_0 (
+    tenant LowCardinality(String),
+    series_id UInt64,
+    timestamp DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+    value Float64 CODEC(Gorilla, ZSTD(1))
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (tenant, series_id, timestamp)
+TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
+CREATE TABLE IF NOT EXISTS metrics.samples_1 (
+    tenant LowCardinality(String),
+    series_id UInt64,
+    timestamp DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+    value Float64 CODEC(Gorilla, ZSTD(1))
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (tenant, series_id, timestamp)
+TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
+CREATE TABLE IF NOT EXISTS metrics.metadata (
+    tenant LowCardinality(String),
+    metric_family String,
+    type LowCardinality(String),
+    help String,
+    unit String,
+    updated_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY (tenant, metric_family);
+CREATE TABLE IF NOT EXISTS metrics.settings (
+    name String,
+    value String
+) ENGINE = ReplacingMergeTree
+ORDER BY name;
+
+-- schema version 2
+CREATE TABLE IF NOT EXISTS metrics.active_series (
+    tenant LowCardinality(String),
+    series_id UInt64,
+    metric_name SimpleAggregateFunction(any, String),
+    last_seen_minute SimpleAggregateFunction(max, UInt32)
+) ENGINE = AggregatingMergeTree
+ORDER BY (tenant, series_id);
+CREATE TABLE IF NOT EXISTS metrics.limits_overrides (
+    tenant String,
+    limits String,
+    deleted UInt8,
+    updated_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY tenant;
+CREATE TABLE IF NOT EXISTS metrics.limits_audit (
+    at DateTime64(3, 'UTC'),
+    tenant String,
+    actor String,
+    remote String,
+    action LowCardinality(String),
+    old String,
+    new String
+) ENGINE = MergeTree
+ORDER BY (tenant, at);

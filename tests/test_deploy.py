@@ -1,0 +1,184 @@
+"""The demo stack (docker-compose.yml, deploy/, grafana/) is consistent; no Docker engine runs here.
+
+Checked: every file parses, every mounted file exists, hostnames and ports agree between the
+services, the gateway's config passes the real `check-config`, and Prometheus' config passes
+`promtool check config` when promtool is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from gateway.config import listen_address, load
+
+ROOT = Path(__file__).parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+GATEWAY_CONFIG_IN_CONTAINER = "/etc/metrics-gateway/gateway.yml"
+
+
+def read_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return read_yaml(COMPOSE)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]  # type: ignore[no-any-return]
+
+
+def gateway_port() -> int:
+    return listen_address(load(ROOT / "deploy" / "gateway.yml"))[1]
+
+
+def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    mounts = []
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith((".", "/")):
+            mounts.append((source, target))
+    return mounts
+
+
+def test_the_stack_has_its_services_with_pinned_images(services: dict[str, Any]) -> None:
+    assert set(services) == {"clickhouse", "gateway", "node-exporter", "prometheus", "grafana"}
+    for name, service in services.items():
+        if name != "gateway":
+            _, _, tag = service["image"].partition(":")
+            assert tag and tag != "latest", f"{name}: pin the image version"
+    tag = services["clickhouse"]["image"].split(":")[1]
+    assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
+    assert tuple(int(part) for part in tag.split(".")[:2]) >= (25, 8)
+
+
+def test_every_mounted_file_exists_and_named_volumes_are_declared(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    for name, service in services.items():
+        for source, _ in bind_mounts(service):
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in compose["volumes"], f"{name}: undeclared volume {source}"
+    assert (ROOT / services["gateway"]["build"] / "Dockerfile").exists()
+
+
+def test_gateway_image_runs_the_mounted_config(services: dict[str, Any]) -> None:
+    gateway = services["gateway"]
+    assert ("./deploy/gateway.yml", GATEWAY_CONFIG_IN_CONTAINER) in bind_mounts(gateway)
+    assert gateway["command"] == ["serve", "--config", GATEWAY_CONFIG_IN_CONTAINER]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install" in dockerfile and 'ENTRYPOINT ["metrics-gateway"]' in dockerfile
+    assert f'CMD ["serve", "--config", "{GATEWAY_CONFIG_IN_CONTAINER}"]' in dockerfile
+    port = gateway_port()
+    assert f"{port}:{port}" in gateway["ports"]
+    probe = " ".join(gateway["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/-/ready" in probe
+
+
+def test_gateway_config_passes_check_config() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(ROOT / "deploy" / "gateway.yml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "configuration is valid" in result.stdout
+
+
+def test_gateway_reaches_the_clickhouse_service(services: dict[str, Any]) -> None:
+    config = load(ROOT / "deploy" / "gateway.yml")
+    dsn = urlsplit(config.storage.dsn)
+    clickhouse = services["clickhouse"]["environment"]
+    assert (dsn.hostname, dsn.port) == ("clickhouse", 8123)
+    assert (dsn.username, dsn.password) == (
+        clickhouse["CLICKHOUSE_USER"], clickhouse["CLICKHOUSE_PASSWORD"]
+    )
+    assert config.storage.database == clickhouse["CLICKHOUSE_DB"]
+    assert config.server.workers > 1  # the demo shows the multi-process mode
+    assert services["gateway"]["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+
+
+def test_prometheus_scrapes_and_writes_to_compose_services(services: dict[str, Any]) -> None:
+    prometheus = read_yaml(ROOT / "deploy" / "prometheus.yml")
+    targets = {
+        target
+        for job in prometheus["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    for target in targets:
+        host, _, _ = target.partition(":")
+        assert host in services, f"scrape target {target} is no compose service"
+    assert f"gateway:{gateway_port()}" in targets
+    (remote,) = prometheus["remote_write"]
+    url = urlsplit(remote["url"])
+    assert (url.hostname, url.port, url.path) == ("gateway", gateway_port(), "/api/v1/write")
+    assert remote["headers"]["X-Scope-OrgID"]
+    mounts = bind_mounts(services["prometheus"])
+    assert ("./deploy/prometheus.yml", "/etc/prometheus/prometheus.yml") in mounts
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_accepts_the_prometheus_config() -> None:
+    result = subprocess.run(
+        ["promtool", "check", "config", str(ROOT / "deploy" / "prometheus.yml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_datasource_points_at_the_gateway_with_a_tenant(services: dict[str, Any]) -> None:
+    provisioning = read_yaml(ROOT / "grafana" / "provisioning" / "datasources" / "gateway.yml")
+    (datasource,) = provisioning["datasources"]
+    url = urlsplit(datasource["url"])
+    assert (datasource["type"], url.hostname, url.port) == ("prometheus", "gateway", gateway_port())
+    assert datasource["jsonData"]["httpMethod"] == "POST"
+    assert datasource["jsonData"]["httpHeaderName1"] == "X-Scope-OrgID"
+    assert datasource["secureJsonData"]["httpHeaderValue1"]
+    prometheus = read_yaml(ROOT / "deploy" / "prometheus.yml")
+    tenant = prometheus["remote_write"][0]["headers"]["X-Scope-OrgID"]
+    assert datasource["secureJsonData"]["httpHeaderValue1"] == tenant  # sees what is written
+
+
+def test_grafana_loads_the_shipped_dashboards(services: dict[str, Any]) -> None:
+    mounts = dict(bind_mounts(services["grafana"]))
+    providers = read_yaml(ROOT / "grafana" / "provisioning" / "dashboards" / "gateway.yml")
+    (provider,) = providers["providers"]
+    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
+    datasource_uid = read_yaml(
+        ROOT / "grafana" / "provisioning" / "datasources" / "gateway.yml"
+    )["datasources"][0]["uid"]
+    uids = set()
+    for path in (ROOT / "grafana" / "dashboards").glob("*.json"):
+        dashboard = json.loads(path.read_text())
+        uids.add(dashboard["uid"])
+        (variable,) = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+        assert variable["current"]["value"] == datasource_uid
+        assert all(panel["datasource"]["uid"] == "${datasource}" for panel in dashboard["panels"])
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
+    assert len(uids) == 2
+
+
+def test_services_wait_for_healthy_dependencies(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+            assert condition["condition"] == "service_healthy"
+    assert re.search(r"/-/ready", " ".join(services["gateway"]["healthcheck"]["test"]))
