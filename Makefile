@@ -1,4 +1,5 @@
-# metrics-gateway: `make run` starts the gateway, `make test` runs every test.
+# metrics-gateway: `make run` starts the gateway, `make test` runs the tests but the slow ones,
+# `make test-all` runs those too.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := proto/prometheus/remote.proto proto/io/prometheus/write/v2/remote_write_v2.proto \
           proto/gateway/write_views.proto
 
-.PHONY: run test test-all lint typecheck proto bench clean prometheus
+.PHONY: run test test-all lint typecheck proto bench fuzz clean prometheus docs golden
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +26,11 @@ prometheus:
 	@systemctl disable --now prometheus >/dev/null 2>&1 || true
 
 test: $(STAMP) prometheus lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Everything `make test` runs, then the slow tests (the soak test, ~2.5 minutes).
+test-all: test
+	$(BIN)/python -m pytest -q -m slow -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests benchmarks
@@ -40,6 +45,19 @@ proto: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+
+# A long property-based fuzz campaign of the decoders (FUZZ_EXAMPLES per test; see docs/reliability.md).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=campaign FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+
+# Generated references (tests/test_reference_docs.py checks they are current).
+docs: $(STAMP)
+	$(BIN)/python -m gateway config-reference > docs/configuration.md
+	$(BIN)/python -m gateway errors-reference > docs/errors.md
+
+# Rewrite the golden DDL files after a reviewed schema change.
+golden: $(STAMP)
+	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/storage/test_ddl.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,10 +14,23 @@ from aiohttp import web
 from gateway import __version__
 from gateway.config import Config, ConfigError, flag_paths, listen_address, load, parse_flag_value
 from gateway.storage.clickhouse import StorageLocked, directory_in_use, locked_message
+from gateway.workers import WorkerIdentity
 
 # Short names for the flags people type most.
-_ALIASES = {"listen": "server.listen", "storage": "storage.dsn"}
-_ENV_SECRETS = {"GATEWAY_STORAGE_DSN": "storage.dsn"}
+_ALIASES = {
+    "listen": "server.listen",
+    "storage": "storage.dsn",
+    "workers": "server.workers",
+    "admin_token": "admin.token",
+}
+_ENV_SECRETS = {"GATEWAY_STORAGE_DSN": "storage.dsn", "GATEWAY_ADMIN_TOKEN": "admin.token"}
+# Keys whose flag value is taken as text, not parsed as YAML (a cluster named `123` stays text).
+_TEXT_KEYS = frozenset(
+    {
+        "server.listen", "storage.dsn", "storage.database", "storage.cluster", "storage.ca_cert",
+        "admin.token", "limits.overrides_file",
+    }
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(serve)
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("file", help="YAML configuration file")
+    commands.add_parser("config-reference", help="print the configuration reference (markdown)")
+    commands.add_parser("errors-reference", help="print the errors reference (markdown)")
     return parser
 
 
@@ -38,6 +53,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
     parser.add_argument("--listen", metavar="HOST:PORT", help="alias of --server.listen")
     parser.add_argument("--storage", metavar="DSN", help="alias of --storage.dsn")
+    parser.add_argument("--workers", metavar="N", type=int, help="alias of --server.workers")
+    parser.add_argument(
+        "--admin-token", metavar="TOKEN", help="alias of --admin.token (env GATEWAY_ADMIN_TOKEN)"
+    )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
@@ -59,7 +78,7 @@ def overrides_from(args: argparse.Namespace, environ: dict[str, str]) -> dict[st
     for dest, value in vars(args).items():
         if dest.startswith("key:") and value is not None:
             path = dest.removeprefix("key:")
-            kind_is_text = path in ("server.listen", "storage.dsn", "storage.database")
+            kind_is_text = path in _TEXT_KEYS
             result[path] = value if kind_is_text else parse_flag_value(value)
     return result
 
@@ -68,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     args = build_parser().parse_args(argv)
+    if args.command in ("config-reference", "errors-reference"):
+        from gateway import reference_docs
+
+        if args.command == "config-reference":
+            sys.stdout.write(reference_docs.configuration_reference())
+        else:
+            sys.stdout.write(reference_docs.errors_reference())
+        return 0
     if args.command == "check-config":
         try:
             load(args.file)
@@ -85,11 +112,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"metrics-gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if config.server.workers > 1:
+        from gateway.workers import supervise
+
+        return supervise(config, args.log_level.upper())
     return serve(config)
 
 
-def serve(config: Config) -> int:
-    """Run until SIGINT/SIGTERM; in-flight requests get the grace period, then batches flush."""
+def serve(config: Config, worker: WorkerIdentity | None = None) -> int:
+    """Run until SIGINT/SIGTERM; in-flight requests get the grace period, then batches flush.
+
+    A worker of a multi-process gateway shares the port with the others (SO_REUSEPORT).
+    """
     from gateway.app import create_app
 
     host, port = listen_address(config)
@@ -99,9 +133,10 @@ def serve(config: Config) -> int:
         return 1
     try:
         web.run_app(
-            create_app(config),
+            create_app(config, worker),
             host=host,
             port=port,
+            reuse_port=worker is not None,
             shutdown_timeout=config.server.shutdown_grace_seconds,
             print=lambda text: logging.getLogger("gateway").info(
                 "listening on %s (storage %s)", config.server.listen, _safe_dsn(config)

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from gateway.limits.model import Limits
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key."""
@@ -28,6 +30,8 @@ class ServerConfig:
     """Address to serve HTTP on, HOST:PORT."""
     shutdown_grace_seconds: float = 10.0
     """On SIGTERM, how long in-flight requests may take to finish before the batch is flushed."""
+    workers: int = 1
+    """Worker processes serving the one port (SO_REUSEPORT); above 1 needs a server DSN."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,12 @@ class StorageConfig:
     """Samples older than this are deleted by ClickHouse TTL; 0 keeps them forever."""
     threads: int = 4
     """Threads (each with its own ClickHouse client) that run storage calls."""
+    cluster: str = ""
+    """ClickHouse cluster name: replicated local tables + Distributed tables, ON CLUSTER DDL."""
+    tls_verify: bool = True
+    """With an https:// DSN, verify the server's certificate."""
+    ca_cert: str = ""
+    """With an https:// DSN, a PEM file of the CA that signed the server's certificate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,30 @@ class IngestConfig:
     """Batches that may be inserting at the same time."""
     known_series_cache_size: int = 4_000_000
     """Series remembered as stored (across tenants), so their labels need no decoding."""
+    max_series_per_request: int = 500_000
+    """Series one write request may carry (the whole request is refused, 400); 0 = unlimited."""
+    max_samples_per_request: int = 5_000_000
+    """Samples one write request may carry (the whole request is refused, 400); 0 = unlimited."""
+    max_symbols_per_request: int = 1_000_000
+    """Symbols one remote-write 2.0 request may carry (refused, 400); 0 = unlimited."""
+    max_labels_per_series: int = 512
+    """Labels a new series may have (that series is refused, 400); 0 = unlimited."""
+    max_label_bytes_per_series: int = 256 << 10
+    """Bytes of label names and values a new series may have (refused, 400); 0 = unlimited."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteReadConfig:
+    max_body_bytes: int = 4 << 20
+    """Largest compressed remote-read request body accepted (413 above)."""
+    max_decoded_bytes: int = 32 << 20
+    """Largest decompressed remote-read request, checked before decoding (413 above)."""
+    max_series_per_query: int = 100_000
+    """Series one remote-read query may select (422 above); 0 = unlimited."""
+    max_samples_per_query: int = 50_000_000
+    """Samples one remote-read query may return (422 above); 0 = unlimited."""
+    max_bytes_in_frame: int = 1 << 20
+    """Target size of one STREAMED_XOR_CHUNKS frame (a frame may exceed it by one chunk)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +113,61 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryConfig:
+    lookback_delta: str = "5m"
+    """How far back an instant selector looks for the latest sample (a Prometheus duration)."""
+    timeout: str = "2m"
+    """Longest a query may run; a request's smaller `timeout` parameter wins (503 after)."""
+    max_samples: int = 50_000_000
+    """Most samples one query may hold in memory at once (422 above)."""
+    max_points_per_series: int = 11_000
+    """Most steps a range query may have per series (400 above), as Prometheus."""
+    max_fetched_series_per_query: int = 0
+    """Most series one selector of a query may fetch (422 above); 0 = unlimited."""
+    default_subquery_step: str = "1m"
+    """Step of subqueries written without one (`x[1h:]`)."""
+    max_query_bytes: int = 128 << 10
+    """Longest `query` or `match[]` text accepted (400 above); 0 = unlimited."""
+    max_query_depth: int = 64
+    """Deepest bracket nesting of a `query` or `match[]` (400 above); 0 = unlimited."""
+    max_query_operators: int = 256
+    """Most operators in one `query` (400 above; parse time grows fast with more); 0 = off."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    enabled: bool = True
+    """Enforce limits and track active series; false skips both (benchmarks, trusted senders)."""
+    defaults: Limits = field(default_factory=Limits)
+    """Limits of every tenant without overrides (see docs/limits.md); 0 = unlimited."""
+    active_series_window_seconds: int = 3600
+    """A series is active while it received a sample this recently (budgets count these)."""
+    overrides_file: str = ""
+    """Optional YAML file `overrides: {tenant: {limit: value}}`, re-read when it changes."""
+    reload_interval_seconds: float = 2.0
+    """How often admin API overrides (and the overrides file) are re-read."""
+    sync_interval_seconds: float = 10.0
+    """How often this replica persists its series' last-seen minutes."""
+    reconcile_interval_seconds: float = 30.0
+    """How often this replica merges every replica's active series from storage."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    token: str = ""
+    """Bearer token of the admin API (also --admin-token or GATEWAY_ADMIN_TOKEN); empty = off."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    remote_read: RemoteReadConfig = field(default_factory=RemoteReadConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
 
 def load(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
@@ -165,6 +249,14 @@ def _convert(kind: Any, value: Any, path: str) -> Any:
     if dataclasses.is_dataclass(kind):
         return _build(typing.cast(type[Any], kind), value, path)
     origin = typing.get_origin(kind)
+    if origin is dict:
+        (key_kind, item_kind) = typing.get_args(kind)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        return {
+            _convert(key_kind, key, f"{path}.{key}"): _convert(item_kind, item, f"{path}.{key}")
+            for key, item in value.items()
+        }
     if origin is tuple:
         (item_kind, _) = typing.get_args(kind)
         if not isinstance(value, list):
@@ -201,14 +293,30 @@ def _finish(config: Config) -> Config:
         if not location:
             raise ConfigError("storage.dsn: chdb:// needs a data directory path")
         dsn = "chdb://" + os.path.abspath(location)
-    elif not dsn.startswith(("http://", "https://")):
+    elif dsn.startswith(("http://", "https://")):
+        storage = _server_storage(storage)
+    else:
         raise ConfigError(
             f"storage.dsn: {dsn!r} is neither chdb://PATH nor http(s)://host:port/database"
         )
+    embedded = dsn.startswith("chdb://")
+    _require(1 <= config.server.workers <= 256, "server.workers must be 1..256")
+    _require(
+        not (embedded and config.server.workers > 1),
+        f"server.workers is {config.server.workers} but the embedded store (chdb://) allows "
+        "one process per data directory: use --server.workers 1 or an http(s):// server DSN",
+    )
+    _require(
+        not (embedded and storage.cluster),
+        "storage.cluster needs an http(s):// ClickHouse server DSN, not chdb://",
+    )
     _require(1 <= storage.sample_shards <= 256, "storage.sample_shards must be 1..256")
     _require(storage.retention_days >= 0, "storage.retention_days must be >= 0")
     _require(1 <= storage.threads <= 64, "storage.threads must be 1..64")
-    _require(storage.database.isidentifier(), "storage.database must be an identifier")
+    _require(
+        _is_identifier(storage.database),
+        f"storage.database (or the DSN's path) {storage.database!r} must be an identifier",
+    )
     ingest = config.ingest
     _require(ingest.max_body_bytes > 0, "ingest.max_body_bytes must be > 0")
     _require(ingest.max_decoded_bytes > 0, "ingest.max_decoded_bytes must be > 0")
@@ -220,11 +328,52 @@ def _finish(config: Config) -> Config:
     )
     _require(ingest.flush_concurrency >= 1, "ingest.flush_concurrency must be >= 1")
     _require(ingest.known_series_cache_size >= 0, "ingest.known_series_cache_size must be >= 0")
+    for name in (
+        "max_series_per_request", "max_samples_per_request", "max_symbols_per_request",
+        "max_labels_per_series", "max_label_bytes_per_series",
+    ):
+        _require(getattr(ingest, name) >= 0, f"ingest.{name} must be >= 0")
     _require(
         config.server.shutdown_grace_seconds >= 0, "server.shutdown_grace_seconds must be >= 0"
     )
     _validate_auth(config.auth)
+    _validate_remote_read(config.remote_read)
+    _validate_query(config.query)
+    _validate_limits(config)
     return dataclasses.replace(config, storage=dataclasses.replace(storage, dsn=dsn))
+
+
+def _server_storage(storage: StorageConfig) -> StorageConfig:
+    """A server DSN: its path, when given, names the database (overriding storage.database)."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(storage.dsn)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"storage.dsn: {exc}") from None
+    _require(bool(parts.hostname), "storage.dsn: http(s):// needs a host")
+    database = unquote(parts.path.strip("/"))
+    _require("/" not in database, "storage.dsn: the path must be one database name")
+    _require(
+        not storage.cluster or _is_identifier(storage.cluster),
+        "storage.cluster must be an identifier (letters, digits, _)",
+    )
+    _require(not storage.ca_cert or os.path.isfile(storage.ca_cert),
+             f"storage.ca_cert: no such file {storage.ca_cert!r}")
+    return dataclasses.replace(storage, database=database) if database else storage
+
+
+def _is_identifier(name: str) -> bool:
+    return name.isidentifier() and name.isascii()
+
+
+def _validate_remote_read(read: RemoteReadConfig) -> None:
+    _require(read.max_body_bytes > 0, "remote_read.max_body_bytes must be > 0")
+    _require(read.max_decoded_bytes > 0, "remote_read.max_decoded_bytes must be > 0")
+    _require(read.max_series_per_query >= 0, "remote_read.max_series_per_query must be >= 0")
+    _require(read.max_samples_per_query >= 0, "remote_read.max_samples_per_query must be >= 0")
+    _require(read.max_bytes_in_frame >= 1024, "remote_read.max_bytes_in_frame must be >= 1024")
 
 
 def _validate_auth(auth: AuthConfig) -> None:
@@ -249,6 +398,49 @@ def _validate_auth(auth: AuthConfig) -> None:
             users.add(cred.username)
     problem = tenant_problem(auth.default_tenant)
     _require(problem is None, f"auth.default_tenant: {problem}")
+
+
+def _validate_limits(config: Config) -> None:
+    from gateway.limits.model import BadLimits, validate
+
+    limits = config.limits
+    try:
+        validate(limits.defaults)
+    except BadLimits as exc:
+        raise ConfigError(f"limits.defaults.{exc}") from None
+    _require(
+        limits.active_series_window_seconds >= 60,
+        "limits.active_series_window_seconds must be >= 60",
+    )
+    for name in ("reload_interval_seconds", "sync_interval_seconds", "reconcile_interval_seconds"):
+        _require(getattr(limits, name) > 0, f"limits.{name} must be > 0")
+    token = config.admin.token
+    _require(
+        not token or len(token) >= 16, "admin.token must be at least 16 characters long"
+    )
+    _require(
+        not token or all(token != cred.bearer_token for cred in config.auth.tenants),
+        "admin.token must differ from every tenant's bearer_token",
+    )
+
+
+def _validate_query(query: QueryConfig) -> None:
+    from gateway.model.duration import BadDuration, parse_duration_ms
+
+    for name in ("lookback_delta", "timeout", "default_subquery_step"):
+        text = getattr(query, name)
+        try:
+            milliseconds = parse_duration_ms(text)
+        except BadDuration:
+            raise ConfigError(f"query.{name}: {text!r} is not a duration like 5m or 30s") from None
+        _require(milliseconds > 0, f"query.{name} must be > 0")
+    _require(query.max_samples > 0, "query.max_samples must be > 0")
+    for name in ("max_query_bytes", "max_query_depth", "max_query_operators"):
+        _require(getattr(query, name) >= 0, f"query.{name} must be >= 0")
+    _require(query.max_points_per_series > 0, "query.max_points_per_series must be > 0")
+    _require(
+        query.max_fetched_series_per_query >= 0, "query.max_fetched_series_per_query must be >= 0"
+    )
 
 
 def _parse_listen(listen: str) -> tuple[str, int]:

@@ -91,6 +91,88 @@ class Errors(Enum):
         "(float samples of the request were stored)",
     )
 
+    REQUEST_TOO_BIG = ErrorKind(
+        "max-request-size", "request_too_big", 400,
+        "the request has {count} {what}, more than the limit of {limit} ({setting})",
+    )
+    SERIES_TOO_MANY_LABELS = ErrorKind(
+        "max-labels-per-series", "max_label_names_per_series", 400,
+        "received a series with {count} labels, more than the limit of {limit} ({setting}); "
+        "series: {series}",
+    )
+    SERIES_LABELS_TOO_LONG = ErrorKind(
+        "max-label-bytes-per-series", "max_label_bytes_per_series", 400,
+        "received a series whose labels take {size} bytes, more than the limit of {limit} "
+        "({setting}); series: {series}",
+    )
+
+    # Per-tenant limits (gateway.limits); the message names the limit, its value and the tenant.
+    PER_USER_SERIES_LIMIT = ErrorKind(
+        "max-series-per-user", "per_user_series_limit", 400,
+        'per-tenant series limit of {limit} exceeded for tenant "{tenant}" '
+        "(max_global_series_per_user); series: {series}",
+    )
+    PER_METRIC_SERIES_LIMIT = ErrorKind(
+        "max-series-per-metric", "per_metric_series_limit", 400,
+        'per-metric series limit of {limit} exceeded for metric "{metric}" of tenant "{tenant}" '
+        "({setting}); series: {series}",
+    )
+    LABEL_VALUES_LIMIT = ErrorKind(
+        "max-values-per-label", "label_values_limit", 400,
+        'label budget of {limit} distinct values exceeded for label "{name}" of tenant '
+        '"{tenant}" (max_values_per_label); series: {series}',
+    )
+    LABEL_FORBIDDEN = ErrorKind(
+        "label-forbidden", "label_forbidden", 400,
+        'label "{name}" is not allowed for tenant "{tenant}" (max_values_per_label is 0); '
+        "series: {series}",
+    )
+    MAX_LABEL_NAMES_PER_SERIES = ErrorKind(
+        "max-label-names-per-series", "max_label_names_per_series", 400,
+        "series has {count} label names, more than the limit of {limit} for tenant "
+        '"{tenant}" (max_label_names_per_series); series: {series}',
+    )
+    LABEL_NAME_TOO_LONG = ErrorKind(
+        "label-name-too-long", "label_name_too_long", 400,
+        "label name {name!r} is {length} characters long, more than the limit of {limit} for "
+        'tenant "{tenant}" (max_label_name_length); series: {series}',
+    )
+    LABEL_VALUE_TOO_LONG = ErrorKind(
+        "label-value-too-long", "label_value_too_long", 400,
+        "the value of label {name!r} is {length} characters long, more than the limit of "
+        '{limit} for tenant "{tenant}" (max_label_value_length); series: {series}',
+    )
+    TOO_MANY_SAMPLES_PER_REQUEST = ErrorKind(
+        "max-samples-per-request", "max_samples_per_request", 400,
+        "the request has {count} samples, more than the limit of {limit} for tenant "
+        '"{tenant}" (max_samples_per_request)',
+    )
+    RATE_LIMITED = ErrorKind(
+        "ingestion-rate-limited", "rate_limited", 429,
+        "the request of {count} samples exceeds the ingestion rate limit of {rate} samples/s "
+        'with a burst of {burst} for tenant "{tenant}" (ingestion_rate, ingestion_burst_size); '
+        "retry after {retry} s",
+    )
+    PER_USER_METADATA_LIMIT = ErrorKind(
+        "max-metadata-per-user", "per_user_metadata_limit", 400,
+        "{count} metadata entries refused: per-tenant metadata limit of {limit} exceeded for "
+        'tenant "{tenant}" (max_metadata_per_user)',
+    )
+    LIMITS_NOT_LOADED = ErrorKind(
+        "limits-not-loaded", "storage", 503,
+        "active series are not loaded from storage yet, retry later",
+    )
+
+    # Admin API.
+    ADMIN_DISABLED = ErrorKind(
+        "admin-disabled", "admin", 404,
+        "the admin API is disabled: start the gateway with --admin-token or GATEWAY_ADMIN_TOKEN",
+    )
+    ADMIN_UNAUTHORIZED = ErrorKind(
+        "admin-unauthorized", "admin", 401, "admin authentication required: {detail}"
+    )
+    BAD_LIMITS = ErrorKind("bad-limits", "bad_limits", 400, "invalid limits: {detail}")
+
     # Who is asking.
     TENANT_MISSING = ErrorKind(
         "tenant-missing", "auth", 401, "no tenant: send X-Scope-OrgID or credentials"
@@ -116,6 +198,11 @@ class Errors(Enum):
         "supported: 0 (SAMPLES), 1 (STREAMED_XOR_CHUNKS)",
     )
 
+    QUERY_TOO_COMPLEX = ErrorKind(
+        "query-too-complex", "bad_query", 400,
+        'invalid parameter "{param}": the expression {what}, more than the limit of {limit} '
+        "({setting})",
+    )
     QUERY_TOO_MANY_SERIES = ErrorKind(
         "max-series-per-query", "query_limit", 422,
         "the query hit the max number of series limit (limit: {limit} series, "

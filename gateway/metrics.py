@@ -69,6 +69,38 @@ class GatewayMetrics:
             "gateway_ingest_known_series_cached",
             "Series ids cached as stored (their labels are not re-decoded).", registry=r,
         )
+        self.query_duration = Histogram(
+            "gateway_query_duration_seconds",
+            "PromQL query latency, by endpoint (query, query_range) and HTTP status.",
+            ["endpoint", "status"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.query_errors = Counter(
+            "gateway_query_errors", "PromQL queries that failed, by endpoint and errorType.",
+            ["endpoint", "error_type"], registry=r,
+        )
+        self.discarded_metadata = Counter(
+            "gateway_discarded_metadata", "Metadata entries refused, by reason.",
+            ["tenant", "reason"], registry=r,
+        )
+        self.tenant_active_series = Gauge(
+            "gateway_tenant_active_series",
+            "Series of the tenant that received a sample within the active-series window.",
+            ["tenant"], registry=r,
+        )
+        self.tenant_series_limit = Gauge(
+            "gateway_tenant_series_limit",
+            "The tenant's active-series budget (max_global_series_per_user; 0 = unlimited).",
+            ["tenant"], registry=r,
+        )
+        self.tenant_series_utilisation = Gauge(
+            "gateway_tenant_series_utilisation_ratio",
+            "Active series divided by the tenant's series budget (0 when unlimited).",
+            ["tenant"], registry=r,
+        )
+        self.tracker_bytes = Gauge(
+            "gateway_limits_tracker_bytes", "Memory held by the active-series tracker's arrays.",
+            registry=r,
+        )
         self.storage_ready = Gauge(
             "gateway_storage_ready", "1 when storage is reachable and the schema current.",
             registry=r,

@@ -45,8 +45,10 @@ def _fingerprint(secret: str) -> bytes:
 class TenantResolver:
     """Maps a request's headers to its tenant."""
 
-    def __init__(self, auth: AuthConfig) -> None:
+    def __init__(self, auth: AuthConfig, admin_token: str = "") -> None:
         self._default = auth.default_tenant
+        # The admin token is refused as a tenant credential, with or without tenant auth.
+        self._admin = _fingerprint(admin_token) if admin_token else None
         self._tokens: dict[bytes, str] = {}
         self._users: dict[bytes, tuple[bytes, str]] = {}
         for cred in auth.tenants:
@@ -64,6 +66,14 @@ class TenantResolver:
 
     def resolve(self, headers: Mapping[str, str]) -> str:
         """The tenant of a request with these headers; raises GatewayError when refused."""
+        if self._admin is not None:
+            scheme, _, token = headers.get("Authorization", "").strip().partition(" ")
+            if scheme.lower() == "bearer" and hmac.compare_digest(
+                _fingerprint(token.strip()), self._admin
+            ):
+                raise GatewayError(
+                    Errors.UNAUTHENTICATED, detail="the admin token is not a tenant credential"
+                )
         header = headers.get(TENANT_HEADER)
         if header is not None:
             header = header.strip()

@@ -32,10 +32,14 @@ MIN_TIME_MS = -9_223_372_036_854_775
 MAX_TIME_MS = 9_223_372_036_854_775
 
 
-def success(data: Any, warnings: list[str] | None = None) -> web.Response:
+def success(
+    data: Any, warnings: list[str] | None = None, infos: list[str] | None = None
+) -> web.Response:
     body: dict[str, Any] = {"status": "success", "data": data}
     if warnings:
         body["warnings"] = warnings
+    if infos:
+        body["infos"] = infos
     return web.json_response(body, dumps=_dumps)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.app_keys import METRICS, READINESS
+from gateway.app_keys import METRICS, READINESS, WORKER
+from gateway.worker_metrics import all_workers_metrics
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -20,5 +21,10 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    registry = request.app[METRICS].registry
+    worker = request.app.get(WORKER)
+    if worker is None:
+        body = generate_latest(registry)
+    else:
+        body = await all_workers_metrics(worker, registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -29,14 +29,14 @@ async def _common(
         raise envelope.bad_param(str(exc)) from None
     start = envelope.parse_time_ms(envelope.first(params, "start"), "start", envelope.MIN_TIME_MS)
     end = envelope.parse_time_ms(envelope.first(params, "end"), "end", envelope.MAX_TIME_MS)
-    if end < start:
-        raise envelope.bad_param('invalid parameter "end": end timestamp must not be before start')
     limit = envelope.parse_limit(envelope.first(params, "limit"))
     return tenant, params, selectors, TimeRange(start, end), limit
 
 
 async def series(request: web.Request) -> web.Response:
     tenant, _, selectors, time_range, limit = await _common(request, require_match=True)
+    if time_range.end_ms < time_range.start_ms:
+        return envelope.success([])  # as Prometheus: an empty range, not an error
     call = functools.partial(
         querier.find_series,
         layout=request.app[LAYOUT], tenant=tenant, selectors=selectors,
@@ -49,6 +49,8 @@ async def series(request: web.Request) -> web.Response:
 
 async def labels(request: web.Request) -> web.Response:
     tenant, _, selectors, time_range, limit = await _common(request, require_match=False)
+    if time_range.end_ms < time_range.start_ms:
+        return envelope.success([])  # as Prometheus: an empty range, not an error
     call = functools.partial(
         querier.label_names,
         layout=request.app[LAYOUT], tenant=tenant, selectors=selectors,
@@ -61,6 +63,8 @@ async def labels(request: web.Request) -> web.Response:
 async def label_values(request: web.Request) -> web.Response:
     name = unescape_label_name(request.match_info["name"])
     tenant, _, selectors, time_range, limit = await _common(request, require_match=False)
+    if time_range.end_ms < time_range.start_ms:
+        return envelope.success([])  # as Prometheus: an empty range, not an error
     call = functools.partial(
         querier.label_values,
         layout=request.app[LAYOUT], tenant=tenant, name=name, selectors=selectors,
@@ -68,6 +72,11 @@ async def label_values(request: web.Request) -> web.Response:
     )
     values = await request.app[STORE].run(lambda client: call(client))
     return envelope.success(values[: limit or None], _truncation(values, limit))
+
+
+async def method_not_allowed(request: web.Request) -> web.Response:
+    """What Prometheus' router answers to POST on a GET-only endpoint: plain text, not JSON."""
+    return web.Response(status=405, text="Method Not Allowed\n", headers={"Allow": "GET, OPTIONS"})
 
 
 def _truncation(found: Sequence[object], limit: int) -> list[str] | None:

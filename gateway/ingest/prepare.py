@@ -14,7 +14,9 @@ import numpy as np
 
 from gateway.errors import Errors, GatewayError
 from gateway.ingest.known_series import KnownSeries
-from gateway.model.labels import format_labels, series_hash, validate_labels
+from gateway.ingest.request_caps import SeriesCaps, check_series_labels
+from gateway.limits.admission import Admission
+from gateway.model.labels import Labels, format_labels, series_hash, validate_labels
 from gateway.remote.write_codec import DecodedWrite, Metadata
 from gateway.storage.writer import NewSeries, TenantSamples
 
@@ -34,35 +36,67 @@ class PreparedWrite:
     metadata: list[tuple[str, Metadata]]
     errors: list[GatewayError] = field(default_factory=list)
     discarded: Counter[str] = field(default_factory=Counter)
+    discarded_metadata: Counter[str] = field(default_factory=Counter)
 
 
-def prepare(decoded: DecodedWrite, tenant: str, known: KnownSeries) -> PreparedWrite:
-    """Resolve series ids and collect new series, refusing invalid ones."""
+def prepare(
+    decoded: DecodedWrite,
+    tenant: str,
+    known: KnownSeries,
+    admission: Admission | None = None,
+    caps: SeriesCaps | None = None,
+) -> PreparedWrite:
+    """Resolve series ids and collect new series, refusing invalid ones and those over limits."""
     counts = decoded.sample_counts
     ends = np.cumsum(counts)
     ids = known.lookup(tenant, decoded.keys)
     keep = np.ones(len(ids), dtype=bool)
-    new_series: dict[int, NewSeries] = {}
-    new_keys: list[tuple[int, int]] = []
+    fresh: dict[int, Labels] = {}
     errors: list[GatewayError] = []
     discarded: Counter[str] = Counter()
+
+    def refuse(index: int, exc: GatewayError) -> None:
+        keep[index] = False
+        errors.append(exc)
+        discarded[exc.reason] += int(counts[index])
+
+    def labels_of(index: int) -> Labels:
+        labels = fresh.get(index)
+        if labels is None:  # stored before, new to the limits tracker
+            labels = validate_labels(decoded.raw_labels(index))
+            labels = admission.shape(labels) if admission is not None else labels
+        return labels
+
     for index, found in enumerate(ids):
         if found is not None:
             continue
-        count = int(counts[index])
         try:
-            labels = validate_labels(decoded.raw_labels(index))
+            raw = decoded.raw_labels(index)
+            if caps is not None:
+                check_series_labels(raw, caps)
+            labels = validate_labels(raw)
+            if admission is not None:
+                labels = admission.shape(labels)
         except GatewayError as exc:
             if exc.status != 400:
                 raise
-            keep[index] = False
-            errors.append(exc)
-            discarded[exc.reason] += count
+            refuse(index, exc)
             continue
-        series_id = series_hash(labels)
-        ids[index] = series_id
-        if count == 0:
+        ids[index] = series_hash(labels)
+        fresh[index] = labels
+
+    series_ids = np.array([0 if sid is None else sid for sid in ids], dtype=np.uint64)
+    if admission is not None:
+        # Series without samples in this request do not become active.
+        for index, error in admission.admit(series_ids, keep & (counts > 0), labels_of):
+            refuse(index, error)
+    new_series: dict[int, NewSeries] = {}
+    new_keys: list[tuple[int, int]] = []
+    for index, labels in fresh.items():
+        count = int(counts[index])
+        if count == 0 or not keep[index]:
             continue
+        series_id = int(series_ids[index])
         window = decoded.timestamps[int(ends[index]) - count : int(ends[index])]
         seen = new_series.get(series_id)
         first, last = int(window.min()), int(window.max())
@@ -71,7 +105,6 @@ def prepare(decoded: DecodedWrite, tenant: str, known: KnownSeries) -> PreparedW
         new_series[series_id] = NewSeries(tenant, series_id, labels, first, last)
         new_keys.append((decoded.keys[index], series_id))
 
-    series_ids = np.array([0 if sid is None else sid for sid in ids], dtype=np.uint64)
     rows = np.repeat(series_ids, counts)
     timestamps, values = decoded.timestamps, decoded.values
     sample_keep = np.repeat(keep, counts) if not keep.all() else None
@@ -95,14 +128,28 @@ def prepare(decoded: DecodedWrite, tenant: str, known: KnownSeries) -> PreparedW
         discarded[Errors.NATIVE_HISTOGRAMS_UNSUPPORTED.value.reason] += decoded.histograms
     if decoded.exemplars:
         errors.append(GatewayError(Errors.EXEMPLARS_UNSUPPORTED, count=decoded.exemplars))
+    metadata = decoded.metadata
+    discarded_metadata: Counter[str] = Counter()
+    if admission is not None and metadata:
+        fits = admission.admit_metadata([item.metric_family for item in metadata])
+        refused = len(fits) - sum(fits)
+        if refused:
+            metadata = [item for item, ok in zip(metadata, fits, strict=True) if ok]
+            error = GatewayError(
+                Errors.PER_USER_METADATA_LIMIT, count=refused, tenant=tenant,
+                limit=admission.limits.max_metadata_per_user,
+            )
+            errors.append(error)
+            discarded_metadata[error.reason] += refused
     return PreparedWrite(
         tenant=tenant,
         samples=TenantSamples(tenant, rows, timestamps, values),
         new_series=list(new_series.values()),
         new_keys=new_keys,
-        metadata=[(tenant, item) for item in decoded.metadata],
+        metadata=[(tenant, item) for item in metadata],
         errors=errors,
         discarded=discarded,
+        discarded_metadata=discarded_metadata,
     )
 
 

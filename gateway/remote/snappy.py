@@ -17,7 +17,9 @@ def declared_length(body: bytes) -> int:
     raise GatewayError(Errors.BAD_SNAPPY, detail="invalid length header")
 
 
-def decompress(body: bytes, max_decoded_bytes: int) -> bytes:
+def decompress(
+    body: bytes, max_decoded_bytes: int, setting: str = "ingest.max_decoded_bytes"
+) -> bytes:
     """Decompress a snappy block body no larger than `max_decoded_bytes` once decoded."""
     if not body:
         return b""
@@ -27,7 +29,7 @@ def decompress(body: bytes, max_decoded_bytes: int) -> bytes:
             Errors.DECODED_TOO_LARGE,
             size=size,
             limit=max_decoded_bytes,
-            setting="ingest.max_decoded_bytes",
+            setting=setting,
         )
     try:
         return bytes(cramjam.snappy.decompress_raw(body))

@@ -21,6 +21,7 @@ from gateway._pb.gateway import write_views_pb2 as views
 from gateway._pb.io.prometheus.write.v2 import remote_write_v2_pb2 as v2
 from gateway._pb.prometheus import remote_pb2 as v1
 from gateway.errors import Errors, GatewayError
+from gateway.ingest.request_caps import check_count
 from gateway.remote.samples import MalformedSample, decode_samples
 
 RawLabels = list[tuple[bytes, bytes]]
@@ -63,10 +64,12 @@ class DecodedWrite:
         return len(self.keys)
 
 
-def decode_v1(data: bytes) -> DecodedWrite:
-    """Decode a remote-write 1.0 `prometheus.WriteRequest`."""
+def decode_v1(data: bytes, max_series: int = 0) -> DecodedWrite:
+    """Decode a remote-write 1.0 `prometheus.WriteRequest` (at most `max_series`; 0 = any)."""
     try:
         keyed = views.SeriesKeysV1.FromString(data)
+        # Before the other views are parsed: a flood of empty series costs no more than this.
+        check_count(len(keyed.timeseries), max_series, "series", "ingest.max_series_per_request")
         merged = views.AllSamplesV1.FromString(data).timeseries
         metadata = views.MetadataV1.FromString(data).metadata
     except DecodeError as exc:
@@ -101,7 +104,7 @@ def decode_v1(data: bytes) -> DecodedWrite:
     )
 
 
-def decode_v2(data: bytes) -> DecodedWrite:
+def decode_v2(data: bytes, max_series: int = 0, max_symbols: int = 0) -> DecodedWrite:
     """Decode a remote-write 2.0 `io.prometheus.write.v2.Request`.
 
     Created timestamps are ignored: the gateway stores float samples and does not synthesise
@@ -109,6 +112,8 @@ def decode_v2(data: bytes) -> DecodedWrite:
     """
     try:
         request = v2.Request.FromString(data)
+        check_count(len(request.symbols), max_symbols, "symbols", "ingest.max_symbols_per_request")
+        check_count(len(request.timeseries), max_series, "series", "ingest.max_series_per_request")
         merged = views.AllSamplesV2.FromString(data).timeseries
     except DecodeError as exc:
         raise GatewayError(Errors.BAD_PROTOBUF, message="Request", detail=exc) from None

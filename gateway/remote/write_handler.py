@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.app_keys import BATCHER, CONFIG, KNOWN_SERIES, METRICS, READINESS, RESOLVER
+from gateway.app_keys import BATCHER, CONFIG, KNOWN_SERIES, LIMITS, METRICS, READINESS, RESOLVER
 from gateway.errors import Errors, GatewayError
 from gateway.ingest.prepare import PreparedWrite, prepare
+from gateway.ingest.request_caps import SeriesCaps, check_count
+from gateway.limits import checks
+from gateway.limits.rate import retry_after_header
 from gateway.remote import snappy
 from gateway.remote.write_codec import DecodedWrite, decode_v1, decode_v2
 from gateway.storage.clickhouse import StorageError
@@ -64,9 +67,23 @@ async def write(request: web.Request) -> web.Response:
     ingest = app[CONFIG].ingest
     body = await read_body(request, ingest.max_body_bytes)
     data = snappy.decompress(body, ingest.max_decoded_bytes)
-    decoded = decode_v2(data) if version == 2 else decode_v1(data)
-    prepared = prepare(decoded, tenant, app[KNOWN_SERIES])
+    if version == 2:
+        decoded = decode_v2(data, ingest.max_series_per_request, ingest.max_symbols_per_request)
+    else:
+        decoded = decode_v1(data, ingest.max_series_per_request)
+    check_count(
+        len(decoded.timestamps), ingest.max_samples_per_request, "samples",
+        "ingest.max_samples_per_request",
+    )
+    refused = _request_limits(request, tenant, decoded)
+    if refused is not None:
+        return refused
+    limits = app[LIMITS]
+    admission = limits.admission(tenant) if limits.settings.enabled else None
+    caps = SeriesCaps(ingest.max_labels_per_series, ingest.max_label_bytes_per_series)
+    prepared = prepare(decoded, tenant, app[KNOWN_SERIES], admission, caps)
     _count_received(request, decoded, prepared)
+    limits.record(tenant, 0, prepared.discarded)
     if len(prepared.samples) or prepared.new_series or prepared.metadata:
         try:
             await app[BATCHER].submit(prepared)
@@ -77,12 +94,51 @@ async def write(request: web.Request) -> web.Response:
     metrics.stored_samples.labels(tenant).inc(len(prepared.samples))
     metrics.new_series.labels(tenant).inc(len(prepared.new_series))
     metrics.known_series.set(len(app[KNOWN_SERIES]))
+    limits.record(tenant, len(prepared.samples), {})
     headers = _written_headers(prepared) if version == 2 else {}
     if prepared.errors:
         return web.Response(
             status=400, text=_describe_errors(prepared), headers=headers,
         )
     return web.Response(status=204, headers=headers)
+
+
+def _request_limits(
+    request: web.Request, tenant: str, decoded: DecodedWrite
+) -> web.Response | None:
+    """Request-wide limits: samples per request (400) and ingestion rate (429 + Retry-After)."""
+    service = request.app[LIMITS]
+    if not service.settings.enabled:
+        return None
+    if not service.loaded:
+        raise GatewayError(Errors.LIMITS_NOT_LOADED)
+    limits = service.limits_for(tenant)
+    samples = len(decoded.timestamps)
+    if not checks.is_within_samples_per_request(samples, limits.max_samples_per_request):
+        error = GatewayError(
+            Errors.TOO_MANY_SAMPLES_PER_REQUEST, count=samples,
+            limit=limits.max_samples_per_request, tenant=tenant,
+        )
+        _discard(request, tenant, error.reason, samples)
+        raise error
+    wait = service.rate.take(tenant, samples, limits.ingestion_rate, limits.burst)
+    if wait == 0.0:
+        return None
+    retry = retry_after_header(wait)
+    error = GatewayError(
+        Errors.RATE_LIMITED, count=samples, rate=f"{limits.ingestion_rate:g}",
+        burst=f"{limits.burst:g}", tenant=tenant, retry=retry,
+    )
+    _discard(request, tenant, error.reason, samples)
+    request.app[METRICS].rejected_requests.labels(error.reason, str(error.status)).inc()
+    return web.Response(
+        status=error.status, text=error.message + "\n", headers={"Retry-After": retry}
+    )
+
+
+def _discard(request: web.Request, tenant: str, reason: str, samples: int) -> None:
+    request.app[METRICS].discarded_samples.labels(tenant, reason).inc(samples)
+    request.app[LIMITS].record(tenant, 0, {reason: samples})
 
 
 def _count_received(request: web.Request, decoded: DecodedWrite, prepared: PreparedWrite) -> None:
@@ -93,6 +149,8 @@ def _count_received(request: web.Request, decoded: DecodedWrite, prepared: Prepa
     metrics.received_metadata.labels(tenant).inc(len(decoded.metadata))
     for reason, count in prepared.discarded.items():
         metrics.discarded_samples.labels(tenant, reason).inc(count)
+    for reason, count in prepared.discarded_metadata.items():
+        metrics.discarded_metadata.labels(tenant, reason).inc(count)
 
 
 def _written_headers(prepared: PreparedWrite) -> dict[str, str]:

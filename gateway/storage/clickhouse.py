@@ -11,13 +11,16 @@ import asyncio
 import fcntl
 import logging
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 
+from gateway.config import StorageConfig
 from gateway.errors import GatewayError
 from gateway.storage.schema import (
     SCHEMA_VERSION,
@@ -31,6 +34,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Client = Any
 """A clickhouse-connect client (the package ships no type information)."""
+
+
+# Session settings on a cluster. Series, label-index and sample rows of one series share a shard
+# (one sharding key), so an `IN (SELECT ... FROM <Distributed>)` subquery may run on each shard's
+# local table; and an INSERT into a Distributed table returns only once every shard has its rows,
+# so a 2xx still means "stored".
+CLUSTER_SETTINGS: Mapping[str, Any] = {
+    "distributed_product_mode": "local",
+    "distributed_foreground_insert": 1,
+}
+
+
+# The oldest ClickHouse the schema (Map, DateTime64 codecs, the Distributed settings above) and the
+# PromQL functions (timeSeries*ToGrid) are made for: the 25.8 LTS release.
+MIN_CLICKHOUSE_VERSION = (25, 8)
 
 
 class StorageError(Exception):
@@ -48,10 +66,34 @@ class SchemaError(StorageError):
 class ClickHouse:
     """Runs storage calls in a thread pool, one client per thread."""
 
-    def __init__(self, dsn: str, threads: int) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        threads: int,
+        *,
+        tls_verify: bool = True,
+        ca_cert: str = "",
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         self.dsn = dsn
+        self._options: dict[str, Any] = {}
+        if not dsn.startswith("chdb://"):
+            self._options = {"verify": tls_verify, "settings": dict(settings or {})}
+            if ca_cert:
+                self._options["ca_cert"] = ca_cert
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
+
+    @classmethod
+    def for_config(cls, storage: StorageConfig) -> ClickHouse:
+        """The pool for `storage`, with the session settings a cluster needs."""
+        return cls(
+            storage.dsn,
+            storage.threads,
+            tls_verify=storage.tls_verify,
+            ca_cert=storage.ca_cert,
+            settings=CLUSTER_SETTINGS if storage.cluster else None,
+        )
 
     async def run(self, call: Callable[[Client], T]) -> T:
         """Run `call(client)` on a pool thread; storage failures become StorageError."""
@@ -79,7 +121,9 @@ class ClickHouse:
 
     def _connect(self) -> Client:
         try:
-            return clickhouse_connect.get_client(dsn=self.dsn)
+            if self.dsn.startswith("chdb://"):
+                return clickhouse_connect.get_client(dsn=self.dsn)
+            return clickhouse_connect.get_client(dsn=server_dsn(self.dsn), **self._options)
         except Exception as exc:
             # chdb 4.4 reports a held lock only as "Error initializing EmbeddedServer" (the
             # "Cannot lock file" text goes to fd 2), so ask the lock itself.
@@ -101,6 +145,13 @@ def directory_in_use(dsn: str) -> bool:
     return False
 
 
+def server_dsn(dsn: str) -> str:
+    """The DSN to connect with: without its database path, which may not exist yet (migrate
+    creates it; every statement names its tables with the database)."""
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "", parts.query, parts.fragment))
+
+
 def locked_message(dsn: str) -> str:
     return (
         f"the data directory {dsn.removeprefix('chdb://')} is in use by another process "
@@ -110,6 +161,7 @@ def locked_message(dsn: str) -> str:
 
 def migrate(client: Client, layout: Layout) -> int:
     """Create or upgrade the schema to SCHEMA_VERSION; returns the version found before."""
+    _check_server_version(str(client.command("SELECT version()")))
     for statement in bootstrap_statements(layout):
         client.command(statement)
     found = int(client.command(f"SELECT max(version) FROM {layout.migrations_table}") or 0)
@@ -127,6 +179,17 @@ def migrate(client: Client, layout: Layout) -> int:
         log.info("schema migrated to version %d", version)
     _check_fixed_settings(client, layout)
     return found
+
+
+def _check_server_version(version: str) -> None:
+    """Refuse a ClickHouse older than the oldest release the schema and queries are made for."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return  # an unusual build string: let the DDL speak for itself
+    if found < MIN_CLICKHOUSE_VERSION:
+        wanted = ".".join(map(str, MIN_CLICKHOUSE_VERSION))
+        raise SchemaError(f"ClickHouse {version} is too old: the gateway needs {wanted} or newer")
 
 
 def schema_version(client: Client, layout: Layout) -> int:
@@ -153,7 +216,11 @@ def _check_fixed_settings(client: Client, layout: Layout) -> None:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__
+    # Without the per-request query id, so that a repeated failure reads the same (logged once).
+    return _QUERY_ID.sub("", text[0])[:500] if text else type(exc).__name__
+
+
+_QUERY_ID = re.compile(r"\?query_id=[0-9a-f-]+")
 
 
 def _redact(dsn: str) -> str:

@@ -55,6 +55,8 @@ def select_series(
     series_ids, timestamps, values = _samples(
         client, layout, tenant, sorted(labels_of), start_ms, end_ms, limits
     )
+    if len(series_ids) == 0:
+        return []  # series known, but none has samples in the range
     result = []
     starts = np.flatnonzero(np.r_[True, series_ids[1:] != series_ids[:-1]])
     ends = np.r_[starts[1:], len(series_ids)]

@@ -9,13 +9,23 @@ Tables (all keyed by tenant first):
   `series_id % N`. ReplacingMergeTree: a body retried after a partial failure converges to one
   row per (series, timestamp); readers de-duplicate adjacent equal timestamps until merges do.
 - `metadata`: type/help/unit per metric family; `settings`: facts fixed at creation (shard count).
+- (v2) `active_series`: last-seen minute per series, written by the limits tracker so restarts and
+  replicas share active-series counts; `limits_overrides` / `limits_audit`: per-tenant limits set
+  through the admin API and every change to them.
+
+Each table is described once (`gateway.storage.ddl.Table`) and rendered for the deployment: one
+node (embedded or server) or a cluster (replicated local tables + Distributed tables). A new
+schema version adds an entry to `tables(layout)` (new tables) or to `_ALTERATIONS` (raw DDL).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+from gateway.config import StorageConfig
+from gateway.storage.ddl import LOCAL_SUFFIX, Table, create_database, create_table
+
+SCHEMA_VERSION = 2
 
 # xxHash64 over `name 0xFF value 0xFF ...` of the sorted labels: equals gateway.model.labels.
 SERIES_HASH_SQL = (
@@ -23,17 +33,44 @@ SERIES_HASH_SQL = (
     "arraySort(arrayZip(mapKeys(labels), mapValues(labels))))))"
 )
 
+# Cluster sharding key of every table keyed by series: the same key keeps a series' row, its
+# label-index rows and its samples on one shard (so `IN` subqueries can stay local). Hashed again
+# because sample table i holds only ids with `id % sample_shards == i`: a plain `series_id`
+# modulo a shard count sharing a factor with sample_shards would leave shards empty.
+SERIES_SHARD_KEY = "intHash64(series_id)"
+
+_MS = "DateTime64(3, 'UTC')"
+
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """Where the tables live and how samples are split."""
+    """Where the tables live, how samples are split, and whether they span a cluster."""
 
     database: str
     sample_shards: int
     retention_days: int = 0
+    cluster: str | None = None
+
+    @classmethod
+    def for_config(cls, storage: StorageConfig) -> Layout:
+        """The layout a validated storage configuration describes."""
+        return cls(
+            database=storage.database,
+            sample_shards=storage.sample_shards,
+            retention_days=storage.retention_days,
+            cluster=storage.cluster or None,
+        )
+
+    def table(self, name: str) -> str:
+        """The table readers and writers use (the Distributed one on a cluster)."""
+        return f"{self.database}.{name}"
+
+    def local_table(self, name: str) -> str:
+        """The table holding this node's rows (the same as `table` on one node)."""
+        return f"{self.database}.{name}{LOCAL_SUFFIX if self.cluster else ''}"
 
     def samples_table(self, shard: int) -> str:
-        return f"{self.database}.samples_{shard}"
+        return self.table(f"samples_{shard}")
 
     @property
     def samples_tables(self) -> list[str]:
@@ -41,88 +78,184 @@ class Layout:
 
     @property
     def series_table(self) -> str:
-        return f"{self.database}.series"
+        return self.table("series")
 
     @property
     def labels_table(self) -> str:
-        return f"{self.database}.series_labels"
+        return self.table("series_labels")
 
     @property
     def metadata_table(self) -> str:
-        return f"{self.database}.metadata"
+        return self.table("metadata")
 
     @property
     def settings_table(self) -> str:
-        return f"{self.database}.settings"
+        return self.table("settings")
 
     @property
     def migrations_table(self) -> str:
-        return f"{self.database}.schema_migrations"
+        return self.table("schema_migrations")
+
+
+SERIES = Table(
+    name="series",
+    columns=(
+        ("tenant", "LowCardinality(String)"),
+        ("metric_name", "String"),
+        ("series_id", "UInt64"),
+        ("labels", "SimpleAggregateFunction(any, Map(String, String))"),
+        ("first_seen", f"SimpleAggregateFunction(min, {_MS})"),
+        ("last_seen", f"SimpleAggregateFunction(max, {_MS})"),
+    ),
+    engine="AggregatingMergeTree",
+    order_by="(tenant, metric_name, series_id)",
+    shard_by=SERIES_SHARD_KEY,
+)
+SERIES_LABELS = Table(
+    name="series_labels",
+    columns=(
+        ("tenant", "LowCardinality(String)"),
+        ("name", "LowCardinality(String)"),
+        ("value", "String"),
+        ("series_id", "UInt64"),
+    ),
+    engine="ReplacingMergeTree",
+    order_by="(tenant, name, value, series_id)",
+    shard_by=SERIES_SHARD_KEY,
+)
+METADATA = Table(
+    name="metadata",
+    columns=(
+        ("tenant", "LowCardinality(String)"),
+        ("metric_family", "String"),
+        ("type", "LowCardinality(String)"),
+        ("help", "String"),
+        ("unit", "String"),
+        ("updated_at", _MS),
+    ),
+    engine="ReplacingMergeTree",
+    engine_args=("updated_at",),
+    order_by="(tenant, metric_family)",
+    shard_by="cityHash64(tenant, metric_family)",
+)
+SETTINGS = Table(
+    name="settings",
+    columns=(("name", "String"), ("value", "String")),
+    engine="ReplacingMergeTree",
+    order_by="name",
+    shard_by="cityHash64(name)",
+)
+ACTIVE_SERIES = Table(
+    name="active_series",
+    columns=(
+        ("tenant", "LowCardinality(String)"),
+        ("series_id", "UInt64"),
+        ("metric_name", "SimpleAggregateFunction(any, String)"),
+        ("last_seen_minute", "SimpleAggregateFunction(max, UInt32)"),
+    ),
+    engine="AggregatingMergeTree",
+    order_by="(tenant, series_id)",
+    shard_by=SERIES_SHARD_KEY,
+)
+LIMITS_OVERRIDES = Table(
+    name="limits_overrides",
+    columns=(
+        ("tenant", "String"),
+        ("limits", "String"),
+        ("deleted", "UInt8"),
+        ("updated_at", _MS),
+    ),
+    engine="ReplacingMergeTree",
+    engine_args=("updated_at",),
+    order_by="tenant",
+    shard_by="cityHash64(tenant)",
+)
+LIMITS_AUDIT = Table(
+    name="limits_audit",
+    columns=(
+        ("at", _MS),
+        ("tenant", "String"),
+        ("actor", "String"),
+        ("remote", "String"),
+        ("action", "LowCardinality(String)"),
+        ("old", "String"),
+        ("new", "String"),
+    ),
+    engine="MergeTree",
+    order_by="(tenant, at)",
+    shard_by="cityHash64(tenant)",
+)
+MIGRATIONS = Table(
+    name="schema_migrations",
+    columns=(("version", "UInt32"), ("applied_at", f"{_MS} DEFAULT now64(3)")),
+    engine="MergeTree",
+    order_by="version",
+    shard_by="version",
+)
+
+
+def samples_table(layout: Layout, shard: int) -> Table:
+    """Sample table `shard`: the samples of series with `series_id % sample_shards == shard`."""
+    ttl = (
+        f"toDateTime(timestamp) + INTERVAL {layout.retention_days} DAY DELETE"
+        if layout.retention_days
+        else ""
+    )
+    return Table(
+        name=f"samples_{shard}",
+        columns=(
+            ("tenant", "LowCardinality(String)"),
+            ("series_id", "UInt64"),
+            ("timestamp", f"{_MS} CODEC(DoubleDelta, ZSTD(1))"),
+            ("value", "Float64 CODEC(Gorilla, ZSTD(1))"),
+        ),
+        engine="ReplacingMergeTree",
+        partition_by="toYYYYMM(timestamp)",
+        order_by="(tenant, series_id, timestamp)",
+        ttl=ttl,
+        shard_by=SERIES_SHARD_KEY,
+    )
+
+
+def tables(layout: Layout) -> dict[int, tuple[Table, ...]]:
+    """The tables each schema version creates."""
+    samples = tuple(samples_table(layout, shard) for shard in range(layout.sample_shards))
+    return {
+        1: (SERIES, SERIES_LABELS, *samples, METADATA, SETTINGS),
+        2: (ACTIVE_SERIES, LIMITS_OVERRIDES, LIMITS_AUDIT),
+    }
+
+
+# Statements of a version beyond creating tables (ALTER ...), rendered per layout.
+_ALTERATIONS: dict[int, list[str]] = {}
 
 
 def migrations(layout: Layout) -> dict[int, list[str]]:
     """DDL of each schema version; version N upgrades a store at version N-1."""
-    db = layout.database
-    ttl = (
-        f"\nTTL toDateTime(timestamp) + INTERVAL {layout.retention_days} DAY DELETE"
-        if layout.retention_days
-        else ""
-    )
-    samples = [
-        f"""CREATE TABLE IF NOT EXISTS {table} (
-    tenant LowCardinality(String),
-    series_id UInt64,
-    timestamp DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
-    value Float64 CODEC(Gorilla, ZSTD(1))
-) ENGINE = ReplacingMergeTree
-PARTITION BY toYYYYMM(timestamp)
-ORDER BY (tenant, series_id, timestamp){ttl}"""
-        for table in layout.samples_tables
-    ]
-    return {
-        1: [
-            f"""CREATE TABLE IF NOT EXISTS {db}.series (
-    tenant LowCardinality(String),
-    metric_name String,
-    series_id UInt64,
-    labels SimpleAggregateFunction(any, Map(String, String)),
-    first_seen SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-    last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
-) ENGINE = AggregatingMergeTree
-ORDER BY (tenant, metric_name, series_id)""",
-            f"""CREATE TABLE IF NOT EXISTS {db}.series_labels (
-    tenant LowCardinality(String),
-    name LowCardinality(String),
-    value String,
-    series_id UInt64
-) ENGINE = ReplacingMergeTree
-ORDER BY (tenant, name, value, series_id)""",
-            *samples,
-            f"""CREATE TABLE IF NOT EXISTS {db}.metadata (
-    tenant LowCardinality(String),
-    metric_family String,
-    type LowCardinality(String),
-    help String,
-    unit String,
-    updated_at DateTime64(3, 'UTC')
-) ENGINE = ReplacingMergeTree(updated_at)
-ORDER BY (tenant, metric_family)""",
-            f"""CREATE TABLE IF NOT EXISTS {db}.settings (
-    name String,
-    value String
-) ENGINE = ReplacingMergeTree
-ORDER BY name""",
-        ],
-    }
+    result: dict[int, list[str]] = {}
+    for version, created in tables(layout).items():
+        result[version] = [
+            statement
+            for table in created
+            for statement in create_table(table, layout.database, layout.cluster)
+        ]
+    for version, statements in _ALTERATIONS.items():
+        result.setdefault(version, []).extend(statements)
+    return dict(sorted(result.items()))
 
 
 def bootstrap_statements(layout: Layout) -> list[str]:
     """What must exist before migrations can be read."""
     return [
-        f"CREATE DATABASE IF NOT EXISTS {layout.database}",
-        f"""CREATE TABLE IF NOT EXISTS {layout.migrations_table} (
-    version UInt32,
-    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
-) ENGINE = MergeTree
-ORDER BY version""",
+        create_database(layout.database, layout.cluster),
+        *create_table(MIGRATIONS, layout.database, layout.cluster),
     ]
+
+
+def render_schema(layout: Layout) -> str:
+    """Every statement the gateway runs on an empty store, as one SQL script."""
+    parts = ["-- bootstrap", *(f"{s};" for s in bootstrap_statements(layout))]
+    for version, statements in migrations(layout).items():
+        parts.append(f"\n-- schema version {version}")
+        parts.extend(f"{s};" for s in statements)
+    return "\n".join(parts) + "\n"

@@ -45,6 +45,19 @@ def matchers_sql(matchers: Sequence[Matcher], params: Params) -> str:
     return " AND ".join(clauses) if clauses else "1"
 
 
+def _index_lookup(matcher: Matcher, params: Params) -> str | None:
+    """The inverted-index condition equivalent to `matcher`, or None when there is none."""
+    if matcher.name == METRIC_NAME or matcher.matches_empty():
+        return None
+    if matcher.op is MatchOp.EQUAL:
+        value_clause = f"value = {params.add(matcher.value, 'String')}"
+    elif matcher.op is MatchOp.REGEX:
+        value_clause = f"match(value, {params.add(matcher.anchored_pattern, 'String')})"
+    else:
+        return None
+    return f"name = {params.add(matcher.name, 'String')} AND {value_clause}"
+
+
 # A series row's last_seen is refreshed once a day (see ingest.known_series), so a series may
 # have samples up to a day after it.
 LAST_SEEN_SLACK_MS = 86_400_000
@@ -61,29 +74,29 @@ def series_selection_sql(
 ) -> str:
     """Series ids and labels (`found_labels`) matching any selector, seen in [start, end].
 
-    Equality and regex matchers on labels other than the metric name first narrow the series
-    through the inverted index (tenant, name, value), so a selective matcher never makes
-    ClickHouse read every label set of the tenant; every matcher is then applied exactly.
-    (The aggregate is not called `labels`: that alias would shadow the column in WHERE.)
+    Equality and regex matchers that do not match "" (on labels other than the metric name) are
+    answered by the inverted index (tenant, name, value) alone: a series has such a label value
+    exactly when the index lists it, so label sets are read only for the series found, never
+    to re-check those matchers. The other matchers are checked on the series rows. (The
+    aggregate is not called `labels`: that alias would shadow the column in WHERE.)
     """
     tenant_param = params.add(tenant, "String")
     alternatives = []
     for matchers in selectors or [[]]:
-        clauses = [matchers_sql(matchers, params)]
+        checked: list[Matcher] = []
+        lookups: list[str] = []
         for matcher in matchers:
-            if matcher.name == METRIC_NAME or matcher.matches_empty():
-                continue
-            if matcher.op is MatchOp.EQUAL:
-                value_clause = f"value = {params.add(matcher.value, 'String')}"
-            elif matcher.op is MatchOp.REGEX:
-                value_clause = f"match(value, {params.add(matcher.anchored_pattern, 'String')})"
+            lookup = _index_lookup(matcher, params)
+            if lookup is None:
+                checked.append(matcher)
             else:
-                continue
-            clauses.append(
-                f"series_id IN (SELECT series_id FROM {labels_table} "
-                f"WHERE tenant = {tenant_param} AND name = {params.add(matcher.name, 'String')} "
-                f"AND {value_clause})"
-            )
+                lookups.append(
+                    f"SELECT series_id FROM {labels_table} WHERE tenant = {tenant_param} "
+                    f"AND {lookup}"
+                )
+        clauses = [matchers_sql(checked, params)]
+        if lookups:
+            clauses.append(f"series_id IN ({' INTERSECT '.join(lookups)})")
         alternatives.append("(" + " AND ".join(clauses) + ")")
     start = params.add(start_ms - LAST_SEEN_SLACK_MS, "Int64")
     end = params.add(end_ms, "Int64")

@@ -119,3 +119,9 @@ async def test_source_adapter(session_store: ClickHouse, stored: Layout) -> None
     source = ClickHouseSeriesSource(session_store, stored, "a", SelectLimits())
     found = await source.select([Matcher.of("instance", "=", "3")], T0, T0)
     assert len(found) == 3 and all(s.timestamps.tolist() == [T0] for s in found)
+
+
+def test_series_without_samples_in_range(session_store: ClickHouse, stored: Layout) -> None:
+    """Series alive in the range but without a sample in it select as nothing (no error)."""
+    up = Matcher.of("__name__", "=", "up")
+    assert select(session_store, stored, "a", up, start=T0 + 1, end=T0 + 14_999) == []

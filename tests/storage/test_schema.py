@@ -40,6 +40,9 @@ def test_migrate_creates_every_table_and_is_idempotent(session_store: ClickHouse
         "samples_1",
         "metadata",
         "settings",
+        "active_series",
+        "limits_overrides",
+        "limits_audit",
     }
     assert session_store.run_sync(lambda c: schema_version(c, layout)) == SCHEMA_VERSION
 
