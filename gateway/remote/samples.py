@@ -19,6 +19,9 @@ from gateway._pb.prometheus import remote_pb2
 _VALUE_TAG = 0x09
 _TIMESTAMP_TAG = 0x10
 _MAX_VARINT_BYTES = 10
+# Spare bytes after the last payload keep every gather below in bounds without per-index checks
+# (a value is read as 8 bytes before the payload's length is checked).
+_SPARE_BYTES = 16
 
 
 class MalformedSample(ValueError):
@@ -36,19 +39,40 @@ def decode_samples(
     count = len(payloads)
     if count == 0:
         return np.empty(0, np.int64), np.empty(0, np.float64)
-    fast = _decode_fast(payloads)
+    fast = _decode_payloads_fast(payloads)
     return fast if fast is not None else _decode_exact(payloads)
 
 
-def _decode_fast(
+def decode_sample_spans(
+    buffer: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Like `decode_samples` for the payloads `buffer[starts[i]:ends[i]]`.
+
+    `buffer` must hold `_SPARE_BYTES` bytes past the last payload.
+    """
+    if starts.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    fast = _decode_fast(buffer, starts, ends)
+    if fast is not None:
+        return fast
+    data = buffer.tobytes()
+    return _decode_exact([data[start:end] for start, end in zip(starts, ends, strict=True)])
+
+
+def _decode_payloads_fast(
     payloads: Sequence[bytes],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
-    count = len(payloads)
-    lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=count)
-    # One spare byte keeps every gather below in bounds without per-index checks.
-    buffer = np.frombuffer(b"".join(payloads) + b"\x00", dtype=np.uint8)
+    lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
+    buffer = np.frombuffer(b"".join(payloads) + bytes(_SPARE_BYTES), dtype=np.uint8)
     ends = np.cumsum(lengths)
-    starts = ends - lengths
+    return _decode_fast(buffer, ends - lengths, ends)
+
+
+def _decode_fast(
+    buffer: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+    count = len(starts)
+    lengths = ends - starts
 
     has_value = (lengths > 0) & (buffer[starts] == _VALUE_TAG)
     values = np.zeros(count, dtype=np.float64)

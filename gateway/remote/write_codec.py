@@ -1,14 +1,15 @@
 """Remote-write 1.0 and 2.0 request bodies -> `DecodedWrite` (pure: bytes in, typed values out).
 
 The decoders never build a Python object per label or per sample of a known series: each series
-gets a 128-bit identity digest of its raw label encoding (computed by the C protobuf runtime, see
-proto/gateway/write_views.proto), samples are decoded with numpy, and a series' labels are
-decoded only when the caller asks for them, which it does for series it has not seen before.
+gets a 128-bit identity digest of its raw label encoding (located for all series at once by
+`series_scan`, or by the C protobuf runtime through the views in proto/gateway/write_views.proto
+for unusual encodings), samples are decoded with numpy, and a series' labels are decoded only
+when the caller asks for them, which it does for series it has not seen before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -22,7 +23,8 @@ from gateway._pb.io.prometheus.write.v2 import remote_write_v2_pb2 as v2
 from gateway._pb.prometheus import remote_pb2 as v1
 from gateway.errors import Errors, GatewayError
 from gateway.ingest.request_caps import check_count
-from gateway.remote.samples import MalformedSample, decode_samples
+from gateway.remote.samples import MalformedSample, decode_sample_spans, decode_samples
+from gateway.remote.series_scan import scan_series
 
 RawLabels = list[tuple[bytes, bytes]]
 
@@ -67,41 +69,79 @@ class DecodedWrite:
 def decode_v1(data: bytes, max_series: int = 0) -> DecodedWrite:
     """Decode a remote-write 1.0 `prometheus.WriteRequest` (at most `max_series`; 0 = any)."""
     try:
-        keyed = views.SeriesKeysV1.FromString(data)
-        # Before the other views are parsed: a flood of empty series costs no more than this.
-        check_count(len(keyed.timeseries), max_series, "series", "ingest.max_series_per_request")
-        merged = views.AllSamplesV1.FromString(data).timeseries
-        metadata = views.MetadataV1.FromString(data).metadata
+        records = views.RawSeriesV1.FromString(data).timeseries
+        # Before anything else is parsed: a flood of empty series costs no more than this.
+        check_count(len(records), max_series, "series", "ingest.max_series_per_request")
+        metadata = [
+            Metadata(m.metric_family_name, _V1_TYPES.get(m.type, "unknown"), m.help, m.unit)
+            for m in views.MetadataV1.FromString(data).metadata
+        ]
     except DecodeError as exc:
         raise GatewayError(Errors.BAD_PROTOBUF, message="WriteRequest", detail=exc) from None
-    keyed.DiscardUnknownFields()
-    series = keyed.timeseries
-    keys = list(map(xxhash.xxh3_128_intdigest, map(views.SeriesKey.SerializeToString, series)))
+    scanned = scan_series(records)
+    if scanned is None:
+        return _decode_v1_exact(data, metadata)
+    buffer = scanned.buffer
+    label_spans = map(slice, scanned.label_starts.tolist(), scanned.label_ends.tolist())
+    keys = list(map(xxhash.xxh3_128_intdigest, map(buffer.__getitem__, label_spans)))
+    try:
+        timestamps, values = decode_sample_spans(
+            scanned.padded, scanned.sample_starts, scanned.sample_ends
+        )
+    except MalformedSample as exc:
+        raise _bad_sample(exc, scanned.sample_counts) from None
+
+    def raw_labels(index: int) -> RawLabels:
+        start, end = int(scanned.label_starts[index]), int(scanned.label_ends[index])
+        return _v1_labels(views.SeriesKey.FromString(buffer[start:end]).labels)
+
+    return DecodedWrite(
+        keys=keys,
+        sample_counts=scanned.sample_counts,
+        timestamps=timestamps,
+        values=values,
+        raw_labels=raw_labels,
+        metadata=metadata,
+        exemplars=0,
+        histograms=0,
+    )
+
+
+def _decode_v1_exact(data: bytes, metadata: list[Metadata]) -> DecodedWrite:
+    """The protobuf runtime's decoding, for series in a shape `scan_series` does not take."""
+    try:
+        series = views.SeriesKeysV1.FromString(data).timeseries
+        merged = views.AllSamplesV1.FromString(data).timeseries
+    except DecodeError as exc:
+        raise GatewayError(Errors.BAD_PROTOBUF, message="WriteRequest", detail=exc) from None
+    # The key of a series is its encoded labels, as `scan_series` hashes them.
+    labels_only = [views.SeriesKey(labels=one.labels).SerializeToString() for one in series]
     counts = np.fromiter(
         map(len, map(attrgetter("samples"), series)), dtype=np.int64, count=len(series)
     )
     timestamps, values = _samples(merged.samples, counts)
 
     def raw_labels(index: int) -> RawLabels:
-        try:
-            labels = [v1.Label.FromString(raw) for raw in series[index].labels]
-        except DecodeError as exc:
-            raise GatewayError(Errors.BAD_PROTOBUF, message="Label", detail=exc) from None
-        return [(label.name, label.value) for label in labels]
+        return _v1_labels(series[index].labels)
 
     return DecodedWrite(
-        keys=keys,
+        keys=list(map(xxhash.xxh3_128_intdigest, labels_only)),
         sample_counts=counts,
         timestamps=timestamps,
         values=values,
         raw_labels=raw_labels,
-        metadata=[
-            Metadata(m.metric_family_name, _V1_TYPES.get(m.type, "unknown"), m.help, m.unit)
-            for m in metadata
-        ],
+        metadata=metadata,
         exemplars=len(merged.v1_exemplars_v2_histograms),
         histograms=len(merged.v1_histograms_v2_exemplars),
     )
+
+
+def _v1_labels(encoded: Iterable[bytes]) -> RawLabels:
+    try:
+        labels = [v1.Label.FromString(raw) for raw in encoded]
+    except DecodeError as exc:
+        raise GatewayError(Errors.BAD_PROTOBUF, message="Label", detail=exc) from None
+    return [(label.name, label.value) for label in labels]
 
 
 def decode_v2(data: bytes, max_series: int = 0, max_symbols: int = 0) -> DecodedWrite:
@@ -195,6 +235,9 @@ def _samples(
     try:
         return decode_samples(payloads)  # type: ignore[arg-type]
     except MalformedSample as exc:
-        series = int(np.searchsorted(np.cumsum(counts), exc.index, side="right"))
-        raise GatewayError(Errors.BAD_SAMPLE_ENCODING, series=series) from None
+        raise _bad_sample(exc, counts) from None
 
+
+def _bad_sample(exc: MalformedSample, counts: npt.NDArray[np.int64]) -> GatewayError:
+    series = int(np.searchsorted(np.cumsum(counts), exc.index, side="right"))
+    return GatewayError(Errors.BAD_SAMPLE_ENCODING, series=series)

@@ -12,12 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway._pb.gateway import write_views_pb2 as views
 from gateway._pb.io.prometheus.write.v2 import remote_write_v2_pb2 as v2
 from gateway._pb.prometheus import remote_pb2 as v1
 from gateway.errors import GatewayError
 from gateway.remote import snappy
 from gateway.remote.samples import _decode_exact, decode_samples
-from gateway.remote.write_codec import decode_v1, decode_v2
+from gateway.remote.series_scan import scan_series
+from gateway.remote.write_codec import _decode_v1_exact, decode_v1, decode_v2
 from tests.conftest import FIXTURES
 
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
@@ -234,3 +236,62 @@ def test_corrupt_snappy_is_a_400() -> None:
     with pytest.raises(GatewayError) as caught:
         snappy.decompress(b"\x10garbage-not-snappy", 1 << 20)
     assert caught.value.status == 400
+
+
+label_texts = st.text(min_size=1, max_size=200)  # past 127 bytes: multi-byte varint lengths
+series_strategy = st.tuples(
+    st.dictionaries(label_texts, st.text(max_size=300), max_size=6),
+    st.lists(st.tuples(timestamps, sample_values), max_size=5),
+    st.integers(min_value=0, max_value=2),  # exemplars: they send a request to the exact path
+)
+
+
+def _encode_rw1(series: list[tuple[dict[str, str], list[tuple[int, float]], int]]) -> bytes:
+    request = v1.WriteRequest()
+    for labels, samples, exemplars in series:
+        one = request.timeseries.add()
+        one.labels.extend(
+            v1.Label(name=n.encode(), value=v.encode()).SerializeToString()
+            for n, v in labels.items()
+        )
+        one.samples.extend(v1.Sample(value=v, timestamp=t) for t, v in samples)
+        for index in range(exemplars):
+            one.exemplars.add(value=float(index), timestamp=index)
+    return request.SerializeToString()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(series_strategy, max_size=8))
+def test_vectorised_series_scan_equals_the_exact_decoder(
+    series: list[tuple[dict[str, str], list[tuple[int, float]], int]],
+) -> None:
+    data = _encode_rw1(series)
+    decoded = decode_v1(data)
+    exact = _decode_v1_exact(data, [])
+    assert decoded.keys == exact.keys
+    assert decoded.sample_counts.tolist() == exact.sample_counts.tolist()
+    assert decoded.timestamps.tolist() == exact.timestamps.tolist()
+    assert decoded.values.tobytes() == exact.values.tobytes()
+    assert decoded.exemplars == exact.exemplars == sum(e for _, _, e in series)
+    for index, (labels, _, _) in enumerate(series):
+        expected = [(n.encode(), v.encode()) for n, v in labels.items()]
+        assert decoded.raw_labels(index) == exact.raw_labels(index) == expected
+
+
+def test_series_scan_takes_common_requests_and_refuses_unusual_shapes() -> None:
+    data = _encode_rw1([({"__name__": "up", "job": "a" * 300}, [(1, 1.0), (2, 2.0)], 0)])
+    records = views.RawSeriesV1.FromString(data).timeseries
+    scanned = scan_series(records)
+    assert scanned is not None
+    assert scanned.sample_counts.tolist() == [2]
+    with_exemplar = _encode_rw1([({"__name__": "up"}, [(1, 1.0)], 1)])
+    assert scan_series(views.RawSeriesV1.FromString(with_exemplar).timeseries) is None
+    # A sample before the labels: valid protobuf in an order no encoder writes.
+    sample = v1.Sample(value=1.0, timestamp=5).SerializeToString()
+    label = v1.Label(name=b"__name__", value=b"up").SerializeToString()
+    record = b"\x12" + bytes([len(sample)]) + sample + b"\x0a" + bytes([len(label)]) + label
+    assert scan_series([record]) is None
+    body = b"\x0a" + bytes([len(record)]) + record
+    decoded = decode_v1(body)
+    assert decoded.raw_labels(0) == [(b"__name__", b"up")]
+    assert decoded.timestamps.tolist() == [5]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gateway/write_views.proto\x12\rgateway.views\"\x08\n\x06Marker\"<\n\x0cSeriesKeysV1\x12,\n\ntimeseries\x18\x01 \x03(\x0b\x32\x18.gateway.views.SeriesKey\"C\n\tSeriesKey\x12\x0e\n\x06labels\x18\x01 \x03(\x0c\x12&\n\x07samples\x18\x02 \x03(\x0b\x32\x15.gateway.views.Marker\"?\n\x0c\x41llSamplesV1\x12/\n\ntimeseries\x18\x01 \x01(\x0b\x32\x1b.gateway.views.MergedSeries\"?\n\x0c\x41llSamplesV2\x12/\n\ntimeseries\x18\x05 \x01(\x0b\x32\x1b.gateway.views.MergedSeries\"\x95\x01\n\x0cMergedSeries\x12\x0f\n\x07samples\x18\x02 \x03(\x0c\x12\x39\n\x1av1_exemplars_v2_histograms\x18\x03 \x03(\x0b\x32\x15.gateway.views.Marker\x12\x39\n\x1av1_histograms_v2_exemplars\x18\x04 \x03(\x0b\x32\x15.gateway.views.Marker\"=\n\nMetadataV1\x12/\n\x08metadata\x18\x03 \x03(\x0b\x32\x1d.gateway.views.MetricMetadata\"V\n\x0eMetricMetadata\x12\x0c\n\x04type\x18\x01 \x01(\x05\x12\x1a\n\x12metric_family_name\x18\x02 \x01(\t\x12\x0c\n\x04help\x18\x04 \x01(\t\x12\x0c\n\x04unit\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gateway/write_views.proto\x12\rgateway.views\"\x08\n\x06Marker\"<\n\x0cSeriesKeysV1\x12,\n\ntimeseries\x18\x01 \x03(\x0b\x32\x18.gateway.views.SeriesKey\"C\n\tSeriesKey\x12\x0e\n\x06labels\x18\x01 \x03(\x0c\x12&\n\x07samples\x18\x02 \x03(\x0b\x32\x15.gateway.views.Marker\"?\n\x0c\x41llSamplesV1\x12/\n\ntimeseries\x18\x01 \x01(\x0b\x32\x1b.gateway.views.MergedSeries\"?\n\x0c\x41llSamplesV2\x12/\n\ntimeseries\x18\x05 \x01(\x0b\x32\x1b.gateway.views.MergedSeries\"\x95\x01\n\x0cMergedSeries\x12\x0f\n\x07samples\x18\x02 \x03(\x0c\x12\x39\n\x1av1_exemplars_v2_histograms\x18\x03 \x03(\x0b\x32\x15.gateway.views.Marker\x12\x39\n\x1av1_histograms_v2_exemplars\x18\x04 \x03(\x0b\x32\x15.gateway.views.Marker\"=\n\nMetadataV1\x12/\n\x08metadata\x18\x03 \x03(\x0b\x32\x1d.gateway.views.MetricMetadata\"V\n\x0eMetricMetadata\x12\x0c\n\x04type\x18\x01 \x01(\x05\x12\x1a\n\x12metric_family_name\x18\x02 \x01(\t\x12\x0c\n\x04help\x18\x04 \x01(\t\x12\x0c\n\x04unit\x18\x05 \x01(\t\"!\n\x0bRawSeriesV1\x12\x12\n\ntimeseries\x18\x01 \x03(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,4 +47,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METADATAV1']._serialized_end=528
   _globals['_METRICMETADATA']._serialized_start=530
   _globals['_METRICMETADATA']._serialized_end=616
+  _globals['_RAWSERIESV1']._serialized_start=618
+  _globals['_RAWSERIESV1']._serialized_end=651
 # @@protoc_insertion_point(module_scope)
