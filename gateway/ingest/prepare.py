@@ -11,9 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from gateway.errors import Errors, GatewayError
-from gateway.ingest.known_series import KnownSeries
+from gateway.ingest.known_series import KnownSeries, Registered, needs_registration
 from gateway.ingest.request_caps import SeriesCaps, check_series_labels
 from gateway.limits.admission import Admission
 from gateway.model.labels import Labels, format_labels, series_hash, validate_labels
@@ -32,7 +33,7 @@ class PreparedWrite:
     tenant: str
     samples: TenantSamples
     new_series: list[NewSeries]
-    new_keys: list[tuple[int, int]]
+    new_keys: list[Registered]
     metadata: list[tuple[str, Metadata]]
     errors: list[GatewayError] = field(default_factory=list)
     discarded: Counter[str] = field(default_factory=Counter)
@@ -47,13 +48,17 @@ def prepare(
     caps: SeriesCaps | None = None,
 ) -> PreparedWrite:
     """Resolve series ids and collect new series, refusing invalid ones and those over limits."""
-    counts = decoded.sample_counts
-    ends = np.cumsum(counts)
-    ids = known.lookup(tenant, decoded.keys)
-    keep = np.ones(len(ids), dtype=bool)
-    fresh: dict[int, Labels] = {}
     errors: list[GatewayError] = []
     discarded: Counter[str] = Counter()
+    counts, timestamps, values = _storable_samples(decoded, errors, discarded)
+    ends = np.cumsum(counts)
+    sampled = counts > 0
+    first_ms, last_ms = _sample_spans(timestamps, counts, ends)
+    cached = known.lookup(tenant, decoded.keys)
+    series_ids = cached.series_ids.copy()
+    refresh = sampled & needs_registration(cached, first_ms, last_ms, series_ids)
+    keep = np.ones(len(counts), dtype=bool)
+    fresh: dict[int, Labels] = {}
 
     def refuse(index: int, exc: GatewayError) -> None:
         keep[index] = False
@@ -67,9 +72,7 @@ def prepare(
             labels = admission.shape(labels) if admission is not None else labels
         return labels
 
-    for index, found in enumerate(ids):
-        if found is not None:
-            continue
+    for index in np.flatnonzero(~cached.found | refresh).tolist():
         try:
             raw = decoded.raw_labels(index)
             if caps is not None:
@@ -82,46 +85,32 @@ def prepare(
                 raise
             refuse(index, exc)
             continue
-        ids[index] = series_hash(labels)
+        series_ids[index] = series_hash(labels)
         fresh[index] = labels
 
-    series_ids = np.array([0 if sid is None else sid for sid in ids], dtype=np.uint64)
     if admission is not None:
         # Series without samples in this request do not become active.
-        for index, error in admission.admit(series_ids, keep & (counts > 0), labels_of):
+        for index, error in admission.admit(series_ids, keep & sampled, labels_of):
             refuse(index, error)
     new_series: dict[int, NewSeries] = {}
-    new_keys: list[tuple[int, int]] = []
+    registered: list[Registered] = []
     for index, labels in fresh.items():
-        count = int(counts[index])
-        if count == 0 or not keep[index]:
+        if not sampled[index] or not keep[index]:
             continue
         series_id = int(series_ids[index])
-        window = decoded.timestamps[int(ends[index]) - count : int(ends[index])]
+        first, last = int(first_ms[index]), int(last_ms[index])
+        # A refreshed row's label index entries are stored already.
+        index_labels = not refresh[index]
         seen = new_series.get(series_id)
-        first, last = int(window.min()), int(window.max())
         if seen is not None:
             first, last = min(first, seen.first_seen_ms), max(last, seen.last_seen_ms)
-        new_series[series_id] = NewSeries(tenant, series_id, labels, first, last)
-        new_keys.append((decoded.keys[index], series_id))
+            index_labels = index_labels or seen.index_labels
+        new_series[series_id] = NewSeries(tenant, series_id, labels, first, last, index_labels)
+        registered.append(Registered(decoded.keys[index], series_id, first, last))
 
     rows = np.repeat(series_ids, counts)
-    timestamps, values = decoded.timestamps, decoded.values
-    sample_keep = np.repeat(keep, counts) if not keep.all() else None
-    out_of_range = (timestamps < MIN_TIMESTAMP_MS) | (timestamps > MAX_TIMESTAMP_MS)
-    if out_of_range.any():
-        first_bad = int(np.argmax(out_of_range))
-        bad_series = int(np.searchsorted(ends, first_bad, side="right"))
-        error = GatewayError(
-            Errors.TIMESTAMP_OUT_OF_RANGE,
-            count=int(out_of_range.sum()),
-            timestamp=int(timestamps[first_bad]),
-            series=_describe(decoded, bad_series),
-        )
-        errors.append(error)
-        discarded[error.reason] += int(out_of_range.sum())
-        sample_keep = ~out_of_range if sample_keep is None else sample_keep & ~out_of_range
-    if sample_keep is not None:
+    if not keep.all():
+        sample_keep = np.repeat(keep, counts)
         rows, timestamps, values = rows[sample_keep], timestamps[sample_keep], values[sample_keep]
     if decoded.histograms:
         errors.append(GatewayError(Errors.NATIVE_HISTOGRAMS_UNSUPPORTED, count=decoded.histograms))
@@ -145,12 +134,55 @@ def prepare(
         tenant=tenant,
         samples=TenantSamples(tenant, rows, timestamps, values),
         new_series=list(new_series.values()),
-        new_keys=new_keys,
+        new_keys=registered,
         metadata=[(tenant, item) for item in metadata],
         errors=errors,
         discarded=discarded,
         discarded_metadata=discarded_metadata,
     )
+
+
+def _storable_samples(
+    decoded: DecodedWrite, errors: list[GatewayError], discarded: Counter[str]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Per-series counts, timestamps and values without samples ClickHouse cannot store.
+
+    Refused first, so a series whose every sample is refused is neither registered nor counted
+    against a budget, and stored time spans never include a refused timestamp.
+    """
+    counts, timestamps, values = decoded.sample_counts, decoded.timestamps, decoded.values
+    out_of_range = (timestamps < MIN_TIMESTAMP_MS) | (timestamps > MAX_TIMESTAMP_MS)
+    if not out_of_range.any():
+        return counts, timestamps, values
+    first_bad = int(np.argmax(out_of_range))
+    bad_series = int(np.searchsorted(np.cumsum(counts), first_bad, side="right"))
+    refused = int(out_of_range.sum())
+    error = GatewayError(
+        Errors.TIMESTAMP_OUT_OF_RANGE,
+        count=refused,
+        timestamp=int(timestamps[first_bad]),
+        series=_describe(decoded, bad_series),
+    )
+    errors.append(error)
+    discarded[error.reason] += refused
+    owner = np.repeat(np.arange(len(counts)), counts)
+    kept = ~out_of_range
+    counts = np.bincount(owner[kept], minlength=len(counts)).astype(np.int64)
+    return counts, timestamps[kept], values[kept]
+
+
+def _sample_spans(
+    timestamps: npt.NDArray[np.int64], counts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Oldest and newest timestamp of each series (0 for series without samples)."""
+    first = np.zeros(len(counts), np.int64)
+    last = np.zeros(len(counts), np.int64)
+    sampled = counts > 0
+    if sampled.any():
+        starts = (ends - counts)[sampled]
+        first[sampled] = np.minimum.reduceat(timestamps, starts)
+        last[sampled] = np.maximum.reduceat(timestamps, starts)
+    return first, last
 
 
 def _describe(decoded: DecodedWrite, index: int) -> str:

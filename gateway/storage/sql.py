@@ -58,9 +58,9 @@ def _index_lookup(matcher: Matcher, params: Params) -> str | None:
     return f"name = {params.add(matcher.name, 'String')} AND {value_clause}"
 
 
-# A series row's last_seen is refreshed once a day (see ingest.known_series), so a series may
-# have samples up to a day after it.
-LAST_SEEN_SLACK_MS = 86_400_000
+# A series row's last_seen is refreshed only once a sample is newer by part of this much (see
+# ingest.known_series), so a series may have samples up to this long after it.
+LAST_SEEN_SLACK_MS = 3_600_000
 
 
 def series_selection_sql(

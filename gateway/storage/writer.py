@@ -27,6 +27,8 @@ class NewSeries:
     labels: Labels
     first_seen_ms: int
     last_seen_ms: int
+    index_labels: bool = True
+    """False when the label index lists the series already (a refreshed time span)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,8 @@ def write_batch(client: Client, layout: Layout, batch: WriteBatch) -> None:
     """Insert a batch: series and metadata first, so readers never see orphan samples."""
     if batch.series:
         client.insert_arrow(layout.series_table, _series_table(batch.series))
-        client.insert_arrow(layout.labels_table, _label_index_table(batch.series))
+        if any(one.index_labels for one in batch.series):
+            client.insert_arrow(layout.labels_table, _label_index_table(batch.series))
     if batch.metadata:
         client.insert_arrow(layout.metadata_table, _metadata_table(batch.metadata))
     if batch.samples:
@@ -118,6 +121,8 @@ def _label_index_table(series: Sequence[NewSeries]) -> pa.Table:
     values: list[str] = []
     ids: list[int] = []
     for one in series:
+        if not one.index_labels:
+            continue
         for name, value in one.labels:
             tenants.append(one.tenant)
             names.append(name)

@@ -80,3 +80,69 @@ async def test_stale_markers_and_nans_are_stored_bit_exact(
         )
     )
     assert stored == sent
+
+
+def rw1_body(series: list[tuple[dict[str, str], list[tuple[int, float]]]]) -> bytes:
+    request = remote_pb2.WriteRequest()
+    for labels, samples in series:
+        one = request.timeseries.add()
+        one.labels.extend(
+            remote_pb2.Label(name=name.encode(), value=value.encode()).SerializeToString()
+            for name, value in sorted(labels.items())
+        )
+        for timestamp, value in samples:
+            one.samples.add(timestamp=timestamp, value=value)
+    return snappy.compress(request.SerializeToString())
+
+
+async def series_between(gateway: RunningGateway, match: str, start_ms: int, end_ms: int) -> int:
+    body = await get_json(
+        gateway, f"/api/v1/series?match[]={match}&start={start_ms / 1000}&end={end_ms / 1000}"
+    )
+    assert body["status"] == "success", body
+    return len(body["data"])
+
+
+T = 1_700_000_000_000
+DAY = 86_400_000
+
+
+async def test_backfilled_samples_of_a_known_series_are_found_in_their_range(
+    gateway: RunningGateway,
+) -> None:
+    labels = {"__name__": "backfilled", "job": "a"}
+    assert (await post_write(gateway, rw1_body([(labels, [(T, 1.0)])])))[0] == 204
+    # Known now: an older sample must widen the series' time span, not hide behind the cache.
+    assert (await post_write(gateway, rw1_body([(labels, [(T - 3 * DAY, 2.0)])])))[0] == 204
+    assert await series_between(gateway, "backfilled", T - 3 * DAY - 60_000, T - 3 * DAY) == 1
+    body = await get_json(gateway, f"/api/v1/query?query=backfilled&time={(T - 3 * DAY) / 1000}")
+    assert [r["value"][1] for r in body["data"]["result"]] == ["2"]
+    # And much newer samples refresh last_seen, so a range after the first sample finds it.
+    later = T + 5 * DAY
+    assert (await post_write(gateway, rw1_body([(labels, [(later, 3.0)])])))[0] == 204
+    assert await series_between(gateway, "backfilled", later - 60_000, later) == 1
+    body = await get_json(gateway, f"/api/v1/query?query=backfilled&time={later / 1000}")
+    assert [r["value"][1] for r in body["data"]["result"]] == ["3"]
+
+
+async def test_refused_timestamps_neither_register_nor_widen_a_series(
+    gateway: RunningGateway, session_store: ClickHouse
+) -> None:
+    too_late = 10_413_792_000_000  # 2300-01-01, past what DateTime64(3) stores
+    body = rw1_body(
+        [
+            ({"__name__": "only_bad", "job": "a"}, [(too_late, 1.0)]),
+            ({"__name__": "partly_bad", "job": "a"}, [(-(2**62), 1.0), (T, 2.0)]),
+        ]
+    )
+    status, text = await post_write(gateway, body)
+    assert status == 400 and "only_bad" in text, text
+    layout = gateway.app[LAYOUT]
+    rows = session_store.run_sync(
+        lambda c: c.query(
+            f"SELECT metric_name, toUnixTimestamp64Milli(min(first_seen)),"
+            f" toUnixTimestamp64Milli(max(last_seen)) FROM {layout.series_table}"
+            " GROUP BY metric_name ORDER BY metric_name"
+        ).result_rows
+    )
+    assert rows == [("partly_bad", T, T)]
