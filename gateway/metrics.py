@@ -30,6 +30,10 @@ class GatewayMetrics:
             "gateway_ingest_new_series", "Series registered in the series table.",
             ["tenant"], registry=r,
         )
+        self.stored_metadata = Counter(
+            "gateway_ingest_stored_metadata", "Metadata entries acknowledged after being stored.",
+            ["tenant"], registry=r,
+        )
         self.received_metadata = Counter(
             "gateway_ingest_received_metadata", "Metadata entries received.",
             ["tenant"], registry=r,
@@ -55,8 +59,9 @@ class GatewayMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
         )
         self.flush_duration = Histogram(
-            "gateway_batch_flush_duration_seconds", "Time to insert one batch into storage.",
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "gateway_batch_flush_duration_seconds",
+            "Time to insert one batch into storage, by outcome (stored, failed).",
+            ["outcome"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.storage_errors = Counter(
             "gateway_storage_errors", "Storage calls that failed, by operation.",

@@ -121,13 +121,14 @@ class Batcher:
             await self._sink(write)
         except Exception as exc:
             self._metrics.storage_errors.labels("insert").inc()
+            self._metrics.flush_duration.labels("failed").observe(time.perf_counter() - started)
             batch.done.set_exception(exc)
             # Every waiter re-raises it; mark it retrieved so asyncio does not warn.
             batch.done.exception()
             return
         finally:
             self._metrics.inflight_batches.dec()
-        self._metrics.flush_duration.observe(time.perf_counter() - started)
+        self._metrics.flush_duration.labels("stored").observe(time.perf_counter() - started)
         self._metrics.batch_rows.observe(write.sample_count)
         self._metrics.batch_requests.observe(len(batch.parts))
         batch.done.set_result(None)

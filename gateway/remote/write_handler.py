@@ -93,6 +93,7 @@ async def write(request: web.Request) -> web.Response:
     metrics = app[METRICS]
     metrics.stored_samples.labels(tenant).inc(len(prepared.samples))
     metrics.new_series.labels(tenant).inc(len(prepared.new_series))
+    metrics.stored_metadata.labels(tenant).inc(len(prepared.metadata))
     metrics.known_series.set(len(app[KNOWN_SERIES]))
     limits.record(tenant, len(prepared.samples), {})
     headers = _written_headers(prepared) if version == 2 else {}

@@ -146,3 +146,25 @@ async def test_refused_timestamps_neither_register_nor_widen_a_series(
         ).result_rows
     )
     assert rows == [("partly_bad", T, T)]
+
+
+async def test_ingest_counters_per_tenant(gateway: RunningGateway) -> None:
+    status, _ = await post_write(gateway, (FIXTURES / "rw_3_metadata.bin").read_bytes())
+    assert status == 204
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(gateway.url + "/metrics") as response,
+    ):
+        text = await response.text()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("gateway_ingest_") and 'tenant="anonymous"' in line
+    }
+    received = values['gateway_ingest_received_metadata_total{tenant="anonymous"}']
+    assert received > 0
+    assert values['gateway_ingest_stored_metadata_total{tenant="anonymous"}'] == received
+    assert (
+        values['gateway_ingest_stored_samples_total{tenant="anonymous"}']
+        == values['gateway_ingest_received_samples_total{tenant="anonymous"}']
+    )
