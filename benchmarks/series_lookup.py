@@ -5,7 +5,10 @@ embedded store (a temporary directory), then times, for each selector:
 - `find_series` (what `/api/v1/series` runs: series ids and labels only),
 - `select_series` (what PromQL and remote-read run: series and their samples),
 - `GET /api/v1/series` through the real app on a loopback port,
-and prints the median and best of --repeat runs.
+and prints the median and best of --repeat runs. Then it times label browsing over every series
+(what Grafana's metric and label browsers ask: label names, and the values of `__name__`, `job`,
+`instance`), answered from the label index, side by side with the same answer read from every
+series' label map (a selector that matches every series but is not recognised as "all").
 
     .venv/bin/python benchmarks/series_lookup.py [--series 1000000] [--repeat 7]
 """
@@ -29,7 +32,7 @@ from gateway.app import create_app
 from gateway.config import load
 from gateway.model.labels import Labels, series_hash
 from gateway.storage.clickhouse import ClickHouse, Client, migrate
-from gateway.storage.querier import TimeRange, find_series
+from gateway.storage.querier import TimeRange, find_series, label_names, label_values
 from gateway.storage.sample_reader import select_series
 from gateway.storage.schema import Layout
 from gateway.storage.writer import NewSeries, TenantSamples, WriteBatch, write_batch
@@ -139,7 +142,7 @@ def report(
     what: str, selector: str, median: float, best: float, count: int, cpu: float | None = None
 ) -> None:
     cpu_text = f"  CPU {cpu * 1e3:7.1f} ms" if cpu is not None else ""
-    print(f"{what:<14} {selector:<52} {count:>6} series  median {median * 1e3:7.1f} ms"
+    print(f"{what:<18} {selector:<52} {count:>6} results  median {median * 1e3:7.1f} ms"
           f"  best {best * 1e3:7.1f} ms{cpu_text}")
 
 
@@ -174,9 +177,27 @@ def main() -> None:
                 lambda client: select_series(client, layout, TENANT, m,
                                              window.start_ms, window.end_ms)))
             report("select_series", selector, median, best, len(found), cpu)
+        browse_labels(store, layout, window, args.repeat)
     finally:
         store.close()
     asyncio.run(through_http(dsn, layout.database, args.repeat))
+
+
+# Matches every named series, but is not one of the selectors answered from the label index.
+_EVERY_SERIES_SLOW_PATH = '{__name__=~".+", __name__!="no such metric"}'
+
+
+def browse_labels(store: ClickHouse, layout: Layout, window: TimeRange, repeat: int) -> None:
+    """Label names and values of all series: from the label index vs from every label map."""
+    slow = [parse_selector(_EVERY_SERIES_SLOW_PATH)]
+    for how, selectors in (("index", []), ("label maps", slow)):
+        median, best, cpu, found = timed(repeat, lambda s=selectors: store.run_sync(
+            lambda client: label_names(client, layout, TENANT, s, window, 0)))
+        report(f"names/{how}", "(all series)", median, best, len(found), cpu)
+        for name in ("__name__", "job", "instance"):
+            median, best, cpu, found = timed(repeat, lambda s=selectors, n=name: store.run_sync(
+                lambda client: label_values(client, layout, TENANT, n, s, window, 0)))
+            report(f"values/{how}", f"{name} (all series)", median, best, len(found), cpu)
 
 
 if __name__ == "__main__":
