@@ -44,6 +44,16 @@ log = logging.getLogger(__name__)
 READINESS_INTERVAL_SECONDS = 5.0
 
 
+def server_options() -> dict[str, bool]:
+    """Options of the HTTP server that runs the app (`web.run_app` / `web.AppRunner` kwargs).
+
+    aiohttp decodes gzip, deflate and br request bodies on its own, before any handler could
+    refuse them and without the gateway's decoded-size caps: the remote protocols carry snappy
+    and refuse other encodings with 415 themselves, so bodies reach handlers as sent.
+    """
+    return {"auto_decompress": False}
+
+
 def create_app(config: Config, worker: WorkerIdentity | None = None) -> web.Application:
     """The gateway as an aiohttp application; storage opens when the app starts.
 

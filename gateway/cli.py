@@ -124,7 +124,7 @@ def serve(config: Config, worker: WorkerIdentity | None = None) -> int:
 
     A worker of a multi-process gateway shares the port with the others (SO_REUSEPORT).
     """
-    from gateway.app import create_app
+    from gateway.app import create_app, server_options
 
     host, port = listen_address(config)
     if config.storage.dsn.startswith("chdb://") and directory_in_use(config.storage.dsn):
@@ -143,6 +143,7 @@ def serve(config: Config, worker: WorkerIdentity | None = None) -> int:
             ),
             access_log=None,
             loop=asyncio.new_event_loop(),
+            **server_options(),
         )
     except StorageLocked as exc:
         print(f"metrics-gateway: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from gateway.app import create_app
+from gateway.app import create_app, server_options
 from gateway.config import Config, load
 from gateway.storage.clickhouse import ClickHouse
 
@@ -65,7 +65,9 @@ class RunningGateway:
 async def start_gateway(config: Config) -> RunningGateway:
     """Serve `create_app(config)` on a free loopback port."""
     app = create_app(config)
-    runner = web.AppRunner(app, shutdown_timeout=config.server.shutdown_grace_seconds)
+    runner = web.AppRunner(
+        app, shutdown_timeout=config.server.shutdown_grace_seconds, **server_options()
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -217,3 +217,21 @@ async def test_auth_maps_credentials_to_tenants(chdb_dsn: str) -> None:
         assert await series_count(running, "authed", Authorization="Basic Ym9iOnNlY3JldA==") == 0
     finally:
         await running.runner.cleanup()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd", "identity"])
+@pytest.mark.parametrize("path", ["/api/v1/write", "/api/v1/read"])
+async def test_other_content_encodings_are_415_without_server_errors(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture, encoding: str, path: str
+) -> None:
+    # Bodies that are not what the encoding says: nothing may try to decode them first.
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.post(
+            gateway.url + path, data=rw1(GOOD),
+            headers={"Content-Type": V1, "Content-Encoding": encoding},
+        ) as response,
+    ):
+        assert response.status == 415, await response.text()
+        assert encoding in await response.text()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
