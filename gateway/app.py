@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 READINESS_INTERVAL_SECONDS = 5.0
 
 
-def server_options() -> dict[str, bool]:
+def server_options() -> dict[str, Any]:
     """Options of the HTTP server that runs the app (`web.run_app` / `web.AppRunner` kwargs).
 
     aiohttp decodes gzip, deflate and br request bodies on its own, before any handler could
