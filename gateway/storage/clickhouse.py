@@ -22,18 +22,24 @@ import clickhouse_connect
 
 from gateway.config import StorageConfig
 from gateway.errors import GatewayError
-from gateway.storage.schema import (
-    SCHEMA_VERSION,
-    Layout,
-    bootstrap_statements,
-    migrations,
-)
+from gateway.storage.base import Client, SchemaError, StorageError, StorageLocked
+from gateway.storage.migrations import MIN_CLICKHOUSE_VERSION, migrate, schema_version
+
+# Storage modules and their callers import these from here (the pool) as well.
+__all__ = [
+    "MIN_CLICKHOUSE_VERSION",
+    "ClickHouse",
+    "Client",
+    "SchemaError",
+    "StorageError",
+    "StorageLocked",
+    "migrate",
+    "schema_version",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Client = Any
-"""A clickhouse-connect client (the package ships no type information)."""
 
 
 # Session settings on a cluster. Series, label-index and sample rows of one series share a shard
@@ -44,23 +50,6 @@ CLUSTER_SETTINGS: Mapping[str, Any] = {
     "distributed_product_mode": "local",
     "distributed_foreground_insert": 1,
 }
-
-
-# The oldest ClickHouse the schema (Map, DateTime64 codecs, the Distributed settings above) and the
-# PromQL functions (timeSeries*ToGrid) are made for: the 25.8 LTS release.
-MIN_CLICKHOUSE_VERSION = (25, 8)
-
-
-class StorageError(Exception):
-    """Storage failed; writes answer 503 so the sender retries."""
-
-
-class StorageLocked(StorageError):
-    """Another process owns the embedded data directory."""
-
-
-class SchemaError(StorageError):
-    """The stored schema cannot be used by this gateway."""
 
 
 class ClickHouse:
@@ -157,61 +146,6 @@ def locked_message(dsn: str) -> str:
         f"the data directory {dsn.removeprefix('chdb://')} is in use by another process "
         "(the embedded ClickHouse allows one process per directory)"
     )
-
-
-def migrate(client: Client, layout: Layout) -> int:
-    """Create or upgrade the schema to SCHEMA_VERSION; returns the version found before."""
-    _check_server_version(str(client.command("SELECT version()")))
-    for statement in bootstrap_statements(layout):
-        client.command(statement)
-    found = int(client.command(f"SELECT max(version) FROM {layout.migrations_table}") or 0)
-    if found > SCHEMA_VERSION:
-        raise SchemaError(
-            f"the store has schema version {found}, newer than this gateway's {SCHEMA_VERSION}: "
-            "upgrade the gateway"
-        )
-    for version, statements in sorted(migrations(layout).items()):
-        if version <= found:
-            continue
-        for statement in statements:
-            client.command(statement)
-        client.command(f"INSERT INTO {layout.migrations_table} (version) VALUES ({version})")
-        log.info("schema migrated to version %d", version)
-    _check_fixed_settings(client, layout)
-    return found
-
-
-def _check_server_version(version: str) -> None:
-    """Refuse a ClickHouse older than the oldest release the schema and queries are made for."""
-    try:
-        found = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
-        return  # an unusual build string: let the DDL speak for itself
-    if found < MIN_CLICKHOUSE_VERSION:
-        wanted = ".".join(map(str, MIN_CLICKHOUSE_VERSION))
-        raise SchemaError(f"ClickHouse {version} is too old: the gateway needs {wanted} or newer")
-
-
-def schema_version(client: Client, layout: Layout) -> int:
-    """The schema version of the store (0 when it has none)."""
-    return int(client.command(f"SELECT max(version) FROM {layout.migrations_table}") or 0)
-
-
-def _check_fixed_settings(client: Client, layout: Layout) -> None:
-    """Settings that decide where data lives cannot change once data exists."""
-    wanted = {"sample_shards": str(layout.sample_shards)}
-    rows = client.query(
-        f"SELECT name, argMax(value, value) FROM {layout.settings_table} GROUP BY name"
-    ).result_rows
-    stored = {name: value for name, value in rows}
-    for name, value in wanted.items():
-        if name not in stored:
-            client.insert(layout.settings_table, [[name, value]], column_names=["name", "value"])
-        elif stored[name] != value:
-            raise SchemaError(
-                f"storage.{name} is {value} in the configuration but {stored[name]} in the "
-                f"store; it cannot change once data exists (set it back to {stored[name]})"
-            )
 
 
 def _one_line(exc: BaseException) -> str:

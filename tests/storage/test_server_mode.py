@@ -83,9 +83,9 @@ def test_an_unreachable_server_is_a_storage_error_without_the_password() -> None
 
 
 def test_a_server_older_than_the_minimum_is_refused() -> None:
-    from gateway.storage.clickhouse import SchemaError, _check_server_version
+    from gateway.storage.migrations import SchemaError, check_server_version
 
-    _check_server_version("25.8.2.29")
-    _check_server_version("26.9.1.1")  # the embedded engine here
+    check_server_version("25.8.2.29")
+    check_server_version("26.9.1.1")  # the embedded engine here
     with pytest.raises(SchemaError, match=r"ClickHouse 18\.16\.1 is too old: .* 25\.8 or newer"):
-        _check_server_version("18.16.1")
+        check_server_version("18.16.1")
