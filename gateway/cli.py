@@ -28,6 +28,7 @@ _ENV_SECRETS = {"GATEWAY_STORAGE_DSN": "storage.dsn", "GATEWAY_ADMIN_TOKEN": "ad
 _TEXT_KEYS = frozenset(
     {
         "server.listen", "storage.dsn", "storage.database", "storage.cluster", "storage.ca_cert",
+        "storage.client_cert", "storage.client_key", "storage.server_hostname",
         "admin.token", "limits.overrides_file",
     }
 )

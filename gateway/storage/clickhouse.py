@@ -62,14 +62,28 @@ class ClickHouse:
         *,
         tls_verify: bool = True,
         ca_cert: str = "",
+        client_cert: str = "",
+        client_key: str = "",
+        server_hostname: str = "",
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.dsn = dsn
         self._options: dict[str, Any] = {}
         if not dsn.startswith("chdb://"):
-            self._options = {"verify": tls_verify, "settings": dict(settings or {})}
-            if ca_cert:
-                self._options["ca_cert"] = ca_cert
+            self._options = {
+                # clickhouse-connect takes TLS from the port (443/8443), not the DSN's scheme:
+                # without this, https://host:8123 would send the password in plain text.
+                "interface": urlsplit(dsn).scheme,
+                "settings": dict(settings or {}),
+                **tls_options(
+                    dsn,
+                    verify=tls_verify,
+                    ca_cert=ca_cert,
+                    client_cert=client_cert,
+                    client_key=client_key,
+                    server_hostname=server_hostname,
+                ),
+            }
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
 
@@ -81,6 +95,9 @@ class ClickHouse:
             storage.threads,
             tls_verify=storage.tls_verify,
             ca_cert=storage.ca_cert,
+            client_cert=storage.client_cert,
+            client_key=storage.client_key,
+            server_hostname=storage.server_hostname,
             settings=CLUSTER_SETTINGS if storage.cluster else None,
         )
 
@@ -132,6 +149,36 @@ def directory_in_use(dsn: str) -> bool:
     except OSError:
         return False
     return False
+
+
+def tls_options(
+    dsn: str,
+    *,
+    verify: bool,
+    ca_cert: str,
+    client_cert: str,
+    client_key: str,
+    server_hostname: str,
+) -> dict[str, Any]:
+    """clickhouse-connect's TLS arguments for a server DSN (used only with https://).
+
+    With a client certificate, the DSN's password decides what the certificate is for: with a
+    password, TLS presents the certificate and the password authenticates the user
+    (`tls_mode="strict"`); without one, the certificate authenticates the DSN's user
+    (`"mutual"`: ClickHouse checks it against the user's `<ssl_certificates>`).
+    """
+    options: dict[str, Any] = {"verify": verify}
+    if ca_cert:
+        options["ca_cert"] = ca_cert
+    if client_cert:
+        options["client_cert"] = client_cert
+        options["tls_mode"] = "strict" if urlsplit(dsn).password else "mutual"
+        if client_key:
+            options["client_cert_key"] = client_key
+    if server_hostname:
+        # Sent as SNI and, when verifying, the name the certificate must carry.
+        options["server_host_name"] = server_hostname
+    return options
 
 
 def server_dsn(dsn: str) -> str:
