@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from gateway.config import listen_address, load
+from gateway.storage.schema import Layout, render_schema
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -182,3 +184,101 @@ def test_services_wait_for_healthy_dependencies(services: dict[str, Any]) -> Non
             assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
             assert condition["condition"] == "service_healthy"
     assert re.search(r"/-/ready", " ".join(services["gateway"]["healthcheck"]["test"]))
+
+
+# -- the example ClickHouse cluster (deploy/clickhouse-cluster/) ------------------------------
+
+CLUSTER_DIR = ROOT / "deploy" / "clickhouse-cluster"
+# Macros ClickHouse fills in itself in a Replicated table's path.
+BUILTIN_MACROS = {"database", "table", "uuid"}
+
+
+def xml(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()  # raises on a file that is not well-formed
+
+
+def cluster_gateway_config() -> Any:
+    return load(CLUSTER_DIR / "gateway.yml")
+
+
+def test_every_cluster_file_parses_and_is_a_clickhouse_config() -> None:
+    files = sorted(CLUSTER_DIR.rglob("*.xml"))
+    assert len(files) >= 9
+    for path in files:
+        assert xml(path).tag == "clickhouse", path
+
+
+def test_the_cluster_gateway_config_names_the_example_cluster() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(CLUSTER_DIR / "gateway.yml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = cluster_gateway_config()
+    clusters = xml(CLUSTER_DIR / "config.d" / "cluster.xml").find("remote_servers")
+    assert clusters is not None and clusters.get("replace") == "true"
+    assert [c.tag for c in clusters] == [config.storage.cluster]
+
+
+def cluster_shards() -> list[list[str]]:
+    """Replica hosts of each shard of the example cluster."""
+    clusters = xml(CLUSTER_DIR / "config.d" / "cluster.xml").find("remote_servers")
+    assert clusters is not None
+    (cluster,) = list(clusters)
+    shards = []
+    for shard in cluster.findall("shard"):
+        # Without it a Distributed insert writes every replica and replication copies again.
+        assert shard.findtext("internal_replication") == "true"
+        shards.append([replica.findtext("host") or "" for replica in shard.findall("replica")])
+    return shards
+
+
+def test_every_shard_replicates_internally_and_every_node_has_its_macros() -> None:
+    shards = cluster_shards()
+    assert len(shards) >= 2 and all(len(replicas) >= 2 for replicas in shards)
+    hosts = [host for replicas in shards for host in replicas]
+    macro_files = {path.stem: path for path in (CLUSTER_DIR / "macros").glob("*.xml")}
+    assert sorted(macro_files) == sorted(hosts)
+    # The macros the gateway's cluster DDL uses, as ClickHouse will expand them.
+    layout = Layout.for_config(cluster_gateway_config().storage)
+    used = set(re.findall(r"\{(\w+)\}", render_schema(layout))) - BUILTIN_MACROS
+    assert used == {"shard", "replica"}
+    shard_of: dict[str, str] = {}
+    replica_names = []
+    for index, replicas in enumerate(shards):
+        for host in replicas:
+            macros = xml(macro_files[host]).find("macros")
+            assert macros is not None, host
+            values = {element.tag: element.text for element in macros}
+            assert used <= set(values), f"{host} lacks macros {used - set(values)}"
+            shard_of[host] = values["shard"] or ""
+            replica_names.append(values["replica"])
+        # Replicas of a shard share its Keeper path; different shards never do.
+        assert len({shard_of[host] for host in replicas}) == 1, replicas
+        assert shard_of[replicas[0]] not in {shard_of[h] for s in shards[:index] for h in s}
+    assert len(set(replica_names)) == len(replica_names)
+
+
+def test_keeper_nodes_agree_with_each_other_and_with_the_clickhouse_nodes() -> None:
+    keepers = sorted((CLUSTER_DIR / "keeper").glob("*.xml"))
+    assert len(keepers) % 2 == 1  # a quorum survives the loss of (n-1)/2 nodes
+    raft = set()
+    ids = []
+    for path in keepers:
+        server = xml(path).find("keeper_server")
+        assert server is not None, path
+        ids.append(server.findtext("server_id"))
+        members = tuple(
+            (s.findtext("id"), s.findtext("hostname"), s.findtext("port"))
+            for s in server.iterfind("raft_configuration/server")
+        )
+        raft.add(members)
+        # Each keeper's own id is in the shared raft configuration, with its own host name.
+        assert (ids[-1], path.stem) in {(m[0], m[1]) for m in members}
+        client_port = server.findtext("tcp_port")
+    (members,) = raft  # the same raft configuration everywhere
+    assert sorted(ids) == sorted(m[0] for m in members) and len(set(ids)) == len(ids)
+    zookeeper = xml(CLUSTER_DIR / "config.d" / "cluster.xml").find("zookeeper")
+    assert zookeeper is not None
+    nodes = {(n.findtext("host"), n.findtext("port")) for n in zookeeper.iterfind("node")}
+    assert nodes == {(m[1], client_port) for m in members}

@@ -317,19 +317,25 @@ def bootstrap_statements(layout: Layout) -> list[str]:
 
 
 def render_schema(layout: Layout) -> str:
-    """Every statement the gateway runs on an empty store, as one SQL script."""
+    """Every statement the gateway runs on an empty store, as one SQL script (each statement is
+    idempotent, so the script may also run on a store that has the schema, e.g. to create the
+    tables on nodes added to a cluster)."""
     parts = ["-- bootstrap", *(f"{s};" for s in bootstrap_statements(layout))]
     for version, statements in migrations(layout).items():
         parts.append(f"\n-- schema version {version}")
         parts.extend(f"{s};" for s in statements)
     parts.append(
-        "\n-- at every start, for each sample table whose TTL differs from storage.retention_days"
-        f" ({layout.retention_days}),\n-- as read by: {sample_ttls_query(layout)}"
+        "\n-- at every start, each sample table whose TTL differs from storage.retention_days "
+        f"({layout.retention_days}) gets\n-- (TTLs as read by: {sample_ttls_query(layout)})"
     )
-    forever = dataclasses.replace(layout, retention_days=0)
-    for shown in (layout, forever) if layout.retention_days else (layout,):
-        if shown is forever:
-            parts.append("-- (with storage.retention_days: 0)")
+    for shard in range(layout.sample_shards):
+        parts.extend(f"{s};" for s in retention_statements(layout, shard))
+    if layout.retention_days:
+        # Shown, not run: a script that removed the TTL it just set would be no use to pipe.
+        forever = dataclasses.replace(layout, retention_days=0)
+        parts.append("-- or, with storage.retention_days: 0:")
         for shard in range(layout.sample_shards):
-            parts.extend(f"{s};" for s in retention_statements(shown, shard))
+            parts.extend(
+                "-- " + f"{s};".replace("\n", "\n-- ") for s in retention_statements(forever, shard)
+            )
     return "\n".join(parts) + "\n"

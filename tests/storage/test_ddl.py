@@ -109,3 +109,13 @@ def test_retention_changes_are_rendered_per_mode(mode: str) -> None:
         f"ALTER TABLE {local}\n    MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE"
     ]
     assert forever == [f"ALTER TABLE {local}\n    REMOVE TTL"]
+
+
+def test_the_schema_command_prints_the_configured_stores_ddl(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gateway.cli import main
+
+    overrides = [f"--{key}={value}" for key, value in {**COMMON, **MODES["cluster"]}.items()]
+    assert main(["schema", *overrides]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "cluster.sql").read_text()

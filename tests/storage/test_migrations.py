@@ -14,7 +14,7 @@ from gateway.model.matchers import Matcher
 from gateway.storage.clickhouse import ClickHouse, SchemaError, migrate, schema_version
 from gateway.storage.migrations import upgrade_schema
 from gateway.storage.sample_reader import SelectLimits, select_series
-from gateway.storage.schema import SCHEMA_VERSION, Layout
+from gateway.storage.schema import SCHEMA_VERSION, Layout, render_schema
 from gateway.storage.store_settings import check_fixed_settings, read_settings, record_setting
 from gateway.storage.writer import NewSeries, TenantSamples, WriteBatch, write_batch
 
@@ -110,25 +110,43 @@ def test_the_current_version_is_what_an_upgraded_store_has(session_store: ClickH
     session_store.run_sync(lambda c: migrate(c, upgraded))
     session_store.run_sync(lambda c: migrate(c, fresh))
 
-    def shapes(layout: Layout) -> dict[str, tuple[str, list[tuple[str, str]]]]:
-        def query(client: object) -> dict[str, tuple[str, list[tuple[str, str]]]]:
-            engines = client.query(  # type: ignore[attr-defined]
-                "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
-                parameters={"db": layout.database},
-            ).result_rows
-            columns = client.query(  # type: ignore[attr-defined]
-                "SELECT table, name, type, default_expression FROM system.columns "
-                "WHERE database = {db:String} ORDER BY table, position",
-                parameters={"db": layout.database},
-            ).result_rows
-            return {
-                name: (engine, [tuple(c[1:]) for c in columns if c[0] == name])
-                for name, engine in engines
-            }
+    assert shapes(session_store, upgraded) == shapes(session_store, fresh)
 
-        return session_store.run_sync(query)
 
-    assert shapes(upgraded) == shapes(fresh)
+def shapes(store: ClickHouse, layout: Layout) -> dict[str, tuple[str, list[tuple[str, ...]]]]:
+    """Every table of the store: its engine (with keys, TTL, settings) and its columns."""
+
+    def query(client: object) -> dict[str, tuple[str, list[tuple[str, ...]]]]:
+        engines = client.query(  # type: ignore[attr-defined]
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
+            parameters={"db": layout.database},
+        ).result_rows
+        columns = client.query(  # type: ignore[attr-defined]
+            "SELECT table, name, type, default_expression FROM system.columns "
+            "WHERE database = {db:String} ORDER BY table, position",
+            parameters={"db": layout.database},
+        ).result_rows
+        return {
+            name: (engine, [tuple(c[1:]) for c in columns if c[0] == name])
+            for name, engine in engines
+        }
+
+    return store.run_sync(query)
+
+
+def test_the_schema_script_builds_what_migrate_builds_and_can_run_again(
+    session_store: ClickHouse,
+) -> None:
+    # `metrics-gateway schema` prints this script (e.g. for nodes added to a cluster).
+    scripted, migrated = fresh_layout(retention_days=30), fresh_layout(retention_days=30)
+    script = render_schema(scripted)
+    lines = [line for line in script.splitlines() if not line.startswith("--")]
+    statements = [s.strip() for s in "\n".join(lines).split(";\n") if s.strip()]
+    for _ in range(2):
+        for statement in statements:
+            session_store.run_sync(lambda c, s=statement: c.command(s.rstrip(";")))
+    session_store.run_sync(lambda c: migrate(c, migrated))
+    assert shapes(session_store, scripted) == shapes(session_store, migrated)
 
 
 def test_the_first_written_shard_count_wins_whatever_its_text(session_store: ClickHouse) -> None:

@@ -112,14 +112,14 @@ ALTER TABLE metrics.settings ON CLUSTER metrics_cluster
     ADD COLUMN IF NOT EXISTS written_at DateTime64(6, 'UTC'),
     ADD COLUMN IF NOT EXISTS writer String;
 
--- at every start, for each sample table whose TTL differs from storage.retention_days (30),
--- as read by: SELECT name, engine_full FROM clusterAllReplicas('metrics_cluster', system.tables) WHERE database = {database:String} AND has({tables:Array(String)}, name)
+-- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
+-- (TTLs as read by: SELECT name, engine_full FROM clusterAllReplicas('metrics_cluster', system.tables) WHERE database = {database:String} AND has({tables:Array(String)}, name))
 ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster
     MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
 ALTER TABLE metrics.samples_1_local ON CLUSTER metrics_cluster
     MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
--- (with storage.retention_days: 0)
-ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster
-    REMOVE TTL;
-ALTER TABLE metrics.samples_1_local ON CLUSTER metrics_cluster
-    REMOVE TTL;
+-- or, with storage.retention_days: 0:
+-- ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster
+--     REMOVE TTL;
+-- ALTER TABLE metrics.samples_1_local ON CLUSTER metrics_cluster
+--     REMOVE TTL;

@@ -89,14 +89,14 @@ ALTER TABLE metrics.settings
     MODIFY ORDER BY (name, written_at, writer),
     MODIFY SETTING non_replicated_deduplication_window = 1000;
 
--- at every start, for each sample table whose TTL differs from storage.retention_days (30),
--- as read by: SELECT name, engine_full FROM system.tables WHERE database = {database:String} AND has({tables:Array(String)}, name)
+-- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
+-- (TTLs as read by: SELECT name, engine_full FROM system.tables WHERE database = {database:String} AND has({tables:Array(String)}, name))
 ALTER TABLE metrics.samples_0
     MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
 ALTER TABLE metrics.samples_1
     MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
--- (with storage.retention_days: 0)
-ALTER TABLE metrics.samples_0
-    REMOVE TTL;
-ALTER TABLE metrics.samples_1
-    REMOVE TTL;
+-- or, with storage.retention_days: 0:
+-- ALTER TABLE metrics.samples_0
+--     REMOVE TTL;
+-- ALTER TABLE metrics.samples_1
+--     REMOVE TTL;
