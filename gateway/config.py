@@ -7,6 +7,7 @@ Every key of the YAML file is also a command-line flag named by its path (`stora
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import itertools
 import os
 import types
@@ -310,6 +311,11 @@ def _finish(config: Config) -> Config:
     embedded = dsn.startswith("chdb://")
     if embedded:
         _validate_tls(storage, https=False, user=None)
+        _require(
+            importlib.util.find_spec("chdb") is not None,
+            "storage.dsn: chdb:// needs the embedded ClickHouse, which is not installed: "
+            "pip install 'metrics-gateway[embedded]' (or use an http(s):// server DSN)",
+        )
     _require(1 <= config.server.workers <= 256, "server.workers must be 1..256")
     _require(
         not (embedded and config.server.workers > 1),

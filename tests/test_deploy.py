@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,100 @@ def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def test_the_stack_has_its_services_with_pinned_images(services: dict[str, Any]) -> None:
-    assert set(services) == {"clickhouse", "gateway", "node-exporter", "prometheus", "grafana"}
+    assert set(services) == {"clickhouse", "gateway", "prometheus", "grafana"}
     for name, service in services.items():
         if name != "gateway":
             _, _, tag = service["image"].partition(":")
             assert tag and tag != "latest", f"{name}: pin the image version"
     tag = services["clickhouse"]["image"].split(":")[1]
     assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
+    # An exact patch release (major.minor.patch.build), not a moving `25.8`.
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", tag), tag
     assert tuple(int(part) for part in tag.split(".")[:2]) >= (25, 8)
+
+
+def test_the_stack_mounts_nothing_from_the_host_but_this_repository(
+    services: dict[str, Any],
+) -> None:
+    # Host mounts such as `/:/host:ro,rslave` fail on Docker Desktop (macOS, Windows).
+    for name, service in services.items():
+        for source, _ in bind_mounts(service):
+            assert source.startswith("./"), f"{name} mounts {source} from the host"
+        assert "pid" not in service and "network_mode" not in service, name
+        assert not service.get("privileged"), name
+
+
+def test_prometheus_scrapes_clickhouse_on_its_metrics_port(services: dict[str, Any]) -> None:
+    prometheus = read_yaml(ROOT / "deploy" / "prometheus.yml")
+    (job,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == "clickhouse"]
+    endpoint = ET.parse(ROOT / "deploy" / "clickhouse" / "gateway.xml").getroot().find("prometheus")
+    assert endpoint is not None
+    assert job["static_configs"][0]["targets"] == [f"clickhouse:{endpoint.findtext('port')}"]
+    assert job.get("metrics_path", "/metrics") == endpoint.findtext("endpoint")
+    mounts = dict(bind_mounts(services["clickhouse"]))
+    assert mounts["./deploy/clickhouse/gateway.xml"].startswith("/etc/clickhouse-server/config.d/")
+
+
+# Keys Prometheus 3.x reads but 2.42 refuses (promtool 2.42 would fail on them), and keys 3.x no
+# longer reads (which promtool 2.42 would accept): the demo's config avoids both.
+ONLY_IN_PROMETHEUS_3 = {
+    "protobuf_message", "fallback_scrape_protocol", "always_scrape_classic_histograms",
+    "convert_classic_histograms_to_nhcb", "metric_name_validation_scheme",
+    "metric_name_escaping_scheme", "scrape_protocols", "round_robin_dns",
+}
+DROPPED_IN_PROMETHEUS_3 = {"scrape_classic_histograms"}
+
+
+def keys(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {key for value in node.values() for key in keys(value)}
+    if isinstance(node, list):
+        return {key for item in node for key in keys(item)}
+    return set()
+
+
+def test_the_prometheus_config_means_the_same_to_prometheus_2_and_3(
+    services: dict[str, Any],
+) -> None:
+    used = keys(read_yaml(ROOT / "deploy" / "prometheus.yml"))
+    assert not used & (ONLY_IN_PROMETHEUS_3 | DROPPED_IN_PROMETHEUS_3)
+    assert services["prometheus"]["image"].startswith("prom/prometheus:v3.")
+    # Flags 3.x removed (`--storage.tsdb.retention`, without `.time`) are not used either.
+    assert all(
+        flag.split("=")[0] != "--storage.tsdb.retention"
+        for flag in services["prometheus"]["command"]
+    )
+
+
+def test_the_server_image_leaves_the_embedded_engine_out() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(dep.startswith("chdb") for dep in project["dependencies"])
+    assert [dep for dep in project["optional-dependencies"]["embedded"]] == ["chdb>=4.1.7"]
+    assert "metrics-gateway[embedded]" in project["optional-dependencies"]["dev"]  # make run
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ARG EXTRAS=""' in dockerfile and 'pip install --no-cache-dir ".${EXTRAS}"' in dockerfile
+
+
+def test_without_chdb_a_server_gateway_starts_and_an_embedded_one_says_what_to_install() -> None:
+    # What the image has: the package without chdb (an import of it fails).
+    code = """
+import sys
+sys.modules["chdb"] = None  # as if not installed: `import chdb` raises ImportError
+from gateway.app import create_app
+from gateway.config import ConfigError, load
+create_app(load(None, {"storage.dsn": "http://gw:pw@clickhouse:8123/metrics"}))
+try:
+    load(None)
+except ConfigError as exc:
+    print(exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "chdb:// needs the embedded ClickHouse" in result.stdout
+    assert "pip install 'metrics-gateway[embedded]'" in result.stdout
 
 
 def test_every_mounted_file_exists_and_named_volumes_are_declared(
