@@ -28,6 +28,7 @@ _ENV_SECRETS = {"GATEWAY_STORAGE_DSN": "storage.dsn", "GATEWAY_ADMIN_TOKEN": "ad
 _TEXT_KEYS = frozenset(
     {
         "server.listen", "storage.dsn", "storage.database", "storage.cluster", "storage.ca_cert",
+        "storage.client_cert", "storage.client_key", "storage.server_hostname",
         "admin.token", "limits.overrides_file",
     }
 )
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(serve)
     check = commands.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("file", help="YAML configuration file")
+    schema = commands.add_parser(
+        "schema",
+        help="print the DDL the configured store gets (to review it, or to create the tables "
+        "on nodes added to a cluster: pipe it into clickhouse-client --multiquery)",
+    )
+    _add_config_flags(schema)
     commands.add_parser("config-reference", help="print the configuration reference (markdown)")
     commands.add_parser("errors-reference", help="print the errors reference (markdown)")
     return parser
@@ -112,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"metrics-gateway: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if args.command == "schema":
+        from gateway.storage.schema import Layout, render_schema
+
+        sys.stdout.write(render_schema(Layout.for_config(config.storage)))
+        return 0
     if config.server.workers > 1:
         from gateway.workers import supervise
 

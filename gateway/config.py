@@ -7,6 +7,7 @@ Every key of the YAML file is also a command-line flag named by its path (`stora
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import itertools
 import os
 import types
@@ -52,6 +53,14 @@ class StorageConfig:
     """With an https:// DSN, verify the server's certificate."""
     ca_cert: str = ""
     """With an https:// DSN, a PEM file of the CA that signed the server's certificate."""
+    client_cert: str = ""
+    """With an https:// DSN, a PEM client certificate (mutual TLS); without a password in the
+    DSN it authenticates the DSN's user."""
+    client_key: str = ""
+    """The client certificate's PEM private key, unless `client_cert` contains it."""
+    server_hostname: str = ""
+    """With an https:// DSN, the name sent as SNI and checked in the server's certificate, when
+    it differs from the DSN's host (a tunnel, a proxy, an IP address)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +309,13 @@ def _finish(config: Config) -> Config:
             f"storage.dsn: {dsn!r} is neither chdb://PATH nor http(s)://host:port/database"
         )
     embedded = dsn.startswith("chdb://")
+    if embedded:
+        _validate_tls(storage, https=False, user=None)
+        _require(
+            importlib.util.find_spec("chdb") is not None,
+            "storage.dsn: chdb:// needs the embedded ClickHouse, which is not installed: "
+            "pip install 'metrics-gateway[embedded]' (or use an http(s):// server DSN)",
+        )
     _require(1 <= config.server.workers <= 256, "server.workers must be 1..256")
     _require(
         not (embedded and config.server.workers > 1),
@@ -359,9 +375,41 @@ def _server_storage(storage: StorageConfig) -> StorageConfig:
         not storage.cluster or _is_identifier(storage.cluster),
         "storage.cluster must be an identifier (letters, digits, _)",
     )
-    _require(not storage.ca_cert or os.path.isfile(storage.ca_cert),
-             f"storage.ca_cert: no such file {storage.ca_cert!r}")
+    _validate_tls(storage, parts.scheme == "https", parts.username)
     return dataclasses.replace(storage, database=database) if database else storage
+
+
+def _validate_tls(storage: StorageConfig, https: bool, user: str | None) -> None:
+    for name in ("ca_cert", "client_cert", "client_key"):
+        path = getattr(storage, name)
+        _require(not path or os.path.isfile(path), f"storage.{name}: no such file {path!r}")
+    for name in ("ca_cert", "client_cert", "client_key", "server_hostname"):
+        _require(
+            https or not getattr(storage, name),
+            f"storage.{name} needs an https:// DSN (TLS to a ClickHouse server)",
+        )
+    _require(
+        not storage.client_key or bool(storage.client_cert),
+        "storage.client_key needs storage.client_cert",
+    )
+    _require(
+        not storage.client_cert or bool(user),
+        "storage.client_cert: the DSN needs a user (https://user@host:8443/...), whom the "
+        "certificate authenticates",
+    )
+    _require(
+        not storage.server_hostname or _is_hostname(storage.server_hostname),
+        f"storage.server_hostname {storage.server_hostname!r} is not a host name",
+    )
+
+
+def _is_hostname(name: str) -> bool:
+    labels = name.rstrip(".").split(".")
+    return len(name) <= 253 and all(
+        0 < len(label) <= 63 and label.isascii() and label.replace("-", "").isalnum()
+        and not label.startswith("-") and not label.endswith("-")
+        for label in labels
+    )
 
 
 def _is_identifier(name: str) -> bool:

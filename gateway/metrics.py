@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH_BUCKETS = (100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
+# Metric names per tenant in gateway_tenant_metric_active_series: enough for a "top metrics"
+# panel, few enough that thousands of tenants stay a small /metrics (the cardinality API has all).
+TOP_METRICS_PER_TENANT = 20
 
 
 class GatewayMetrics:
@@ -102,6 +107,12 @@ class GatewayMetrics:
             "Active series divided by the tenant's series budget (0 when unlimited).",
             ["tenant"], registry=r,
         )
+        self.tenant_metric_active_series = Gauge(
+            "gateway_tenant_metric_active_series",
+            f"Active series of the tenant's {TOP_METRICS_PER_TENANT} metric names with the most.",
+            ["tenant", "metric_name"], registry=r,
+        )
+        self._top_metrics: dict[str, set[str]] = {}
         self.tracker_bytes = Gauge(
             "gateway_limits_tracker_bytes", "Memory held by the active-series tracker's arrays.",
             registry=r,
@@ -110,3 +121,15 @@ class GatewayMetrics:
             "gateway_storage_ready", "1 when storage is reachable and the schema current.",
             registry=r,
         )
+
+    def set_top_metrics(self, tenant: str, counts: Mapping[str, int]) -> None:
+        """Export a tenant's top metric names (`counts`); drop the ones that left the top."""
+        gauge = self.tenant_metric_active_series
+        for metric in self._top_metrics.get(tenant, set()) - counts.keys():
+            gauge.remove(tenant, metric)
+        for metric, count in counts.items():
+            gauge.labels(tenant, metric).set(count)
+        if counts:
+            self._top_metrics[tenant] = set(counts)
+        else:
+            self._top_metrics.pop(tenant, None)

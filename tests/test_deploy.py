@@ -12,6 +12,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +22,7 @@ import pytest
 import yaml
 
 from gateway.config import listen_address, load
+from gateway.storage.schema import Layout, render_schema
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -54,14 +57,100 @@ def bind_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def test_the_stack_has_its_services_with_pinned_images(services: dict[str, Any]) -> None:
-    assert set(services) == {"clickhouse", "gateway", "node-exporter", "prometheus", "grafana"}
+    assert set(services) == {"clickhouse", "gateway", "prometheus", "grafana"}
     for name, service in services.items():
         if name != "gateway":
             _, _, tag = service["image"].partition(":")
             assert tag and tag != "latest", f"{name}: pin the image version"
     tag = services["clickhouse"]["image"].split(":")[1]
     assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
+    # An exact patch release (major.minor.patch.build), not a moving `25.8`.
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", tag), tag
     assert tuple(int(part) for part in tag.split(".")[:2]) >= (25, 8)
+
+
+def test_the_stack_mounts_nothing_from_the_host_but_this_repository(
+    services: dict[str, Any],
+) -> None:
+    # Host mounts such as `/:/host:ro,rslave` fail on Docker Desktop (macOS, Windows).
+    for name, service in services.items():
+        for source, _ in bind_mounts(service):
+            assert source.startswith("./"), f"{name} mounts {source} from the host"
+        assert "pid" not in service and "network_mode" not in service, name
+        assert not service.get("privileged"), name
+
+
+def test_prometheus_scrapes_clickhouse_on_its_metrics_port(services: dict[str, Any]) -> None:
+    prometheus = read_yaml(ROOT / "deploy" / "prometheus.yml")
+    (job,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == "clickhouse"]
+    endpoint = ET.parse(ROOT / "deploy" / "clickhouse" / "gateway.xml").getroot().find("prometheus")
+    assert endpoint is not None
+    assert job["static_configs"][0]["targets"] == [f"clickhouse:{endpoint.findtext('port')}"]
+    assert job.get("metrics_path", "/metrics") == endpoint.findtext("endpoint")
+    mounts = dict(bind_mounts(services["clickhouse"]))
+    assert mounts["./deploy/clickhouse/gateway.xml"].startswith("/etc/clickhouse-server/config.d/")
+
+
+# Keys Prometheus 3.x reads but 2.42 refuses (promtool 2.42 would fail on them), and keys 3.x no
+# longer reads (which promtool 2.42 would accept): the demo's config avoids both.
+ONLY_IN_PROMETHEUS_3 = {
+    "protobuf_message", "fallback_scrape_protocol", "always_scrape_classic_histograms",
+    "convert_classic_histograms_to_nhcb", "metric_name_validation_scheme",
+    "metric_name_escaping_scheme", "scrape_protocols", "round_robin_dns",
+}
+DROPPED_IN_PROMETHEUS_3 = {"scrape_classic_histograms"}
+
+
+def keys(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {key for value in node.values() for key in keys(value)}
+    if isinstance(node, list):
+        return {key for item in node for key in keys(item)}
+    return set()
+
+
+def test_the_prometheus_config_means_the_same_to_prometheus_2_and_3(
+    services: dict[str, Any],
+) -> None:
+    used = keys(read_yaml(ROOT / "deploy" / "prometheus.yml"))
+    assert not used & (ONLY_IN_PROMETHEUS_3 | DROPPED_IN_PROMETHEUS_3)
+    assert services["prometheus"]["image"].startswith("prom/prometheus:v3.")
+    # Flags 3.x removed (`--storage.tsdb.retention`, without `.time`) are not used either.
+    assert all(
+        flag.split("=")[0] != "--storage.tsdb.retention"
+        for flag in services["prometheus"]["command"]
+    )
+
+
+def test_the_server_image_leaves_the_embedded_engine_out() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(dep.startswith("chdb") for dep in project["dependencies"])
+    assert [dep for dep in project["optional-dependencies"]["embedded"]] == ["chdb>=4.1.7"]
+    assert "metrics-gateway[embedded]" in project["optional-dependencies"]["dev"]  # make run
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ARG EXTRAS=""' in dockerfile and 'pip install --no-cache-dir ".${EXTRAS}"' in dockerfile
+
+
+def test_without_chdb_a_server_gateway_starts_and_an_embedded_one_says_what_to_install() -> None:
+    # What the image has: the package without chdb (an import of it fails).
+    code = """
+import sys
+sys.modules["chdb"] = None  # as if not installed: `import chdb` raises ImportError
+from gateway.app import create_app
+from gateway.config import ConfigError, load
+create_app(load(None, {"storage.dsn": "http://gw:pw@clickhouse:8123/metrics"}))
+try:
+    load(None)
+except ConfigError as exc:
+    print(exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "chdb:// needs the embedded ClickHouse" in result.stdout
+    assert "pip install 'metrics-gateway[embedded]'" in result.stdout
 
 
 def test_every_mounted_file_exists_and_named_volumes_are_declared(
@@ -182,3 +271,101 @@ def test_services_wait_for_healthy_dependencies(services: dict[str, Any]) -> Non
             assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
             assert condition["condition"] == "service_healthy"
     assert re.search(r"/-/ready", " ".join(services["gateway"]["healthcheck"]["test"]))
+
+
+# -- the example ClickHouse cluster (deploy/clickhouse-cluster/) ------------------------------
+
+CLUSTER_DIR = ROOT / "deploy" / "clickhouse-cluster"
+# Macros ClickHouse fills in itself in a Replicated table's path.
+BUILTIN_MACROS = {"database", "table", "uuid"}
+
+
+def xml(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()  # raises on a file that is not well-formed
+
+
+def cluster_gateway_config() -> Any:
+    return load(CLUSTER_DIR / "gateway.yml")
+
+
+def test_every_cluster_file_parses_and_is_a_clickhouse_config() -> None:
+    files = sorted(CLUSTER_DIR.rglob("*.xml"))
+    assert len(files) >= 9
+    for path in files:
+        assert xml(path).tag == "clickhouse", path
+
+
+def test_the_cluster_gateway_config_names_the_example_cluster() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(CLUSTER_DIR / "gateway.yml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = cluster_gateway_config()
+    clusters = xml(CLUSTER_DIR / "config.d" / "cluster.xml").find("remote_servers")
+    assert clusters is not None and clusters.get("replace") == "true"
+    assert [c.tag for c in clusters] == [config.storage.cluster]
+
+
+def cluster_shards() -> list[list[str]]:
+    """Replica hosts of each shard of the example cluster."""
+    clusters = xml(CLUSTER_DIR / "config.d" / "cluster.xml").find("remote_servers")
+    assert clusters is not None
+    (cluster,) = list(clusters)
+    shards = []
+    for shard in cluster.findall("shard"):
+        # Without it a Distributed insert writes every replica and replication copies again.
+        assert shard.findtext("internal_replication") == "true"
+        shards.append([replica.findtext("host") or "" for replica in shard.findall("replica")])
+    return shards
+
+
+def test_every_shard_replicates_internally_and_every_node_has_its_macros() -> None:
+    shards = cluster_shards()
+    assert len(shards) >= 2 and all(len(replicas) >= 2 for replicas in shards)
+    hosts = [host for replicas in shards for host in replicas]
+    macro_files = {path.stem: path for path in (CLUSTER_DIR / "macros").glob("*.xml")}
+    assert sorted(macro_files) == sorted(hosts)
+    # The macros the gateway's cluster DDL uses, as ClickHouse will expand them.
+    layout = Layout.for_config(cluster_gateway_config().storage)
+    used = set(re.findall(r"\{(\w+)\}", render_schema(layout))) - BUILTIN_MACROS
+    assert used == {"shard", "replica"}
+    shard_of: dict[str, str] = {}
+    replica_names = []
+    for index, replicas in enumerate(shards):
+        for host in replicas:
+            macros = xml(macro_files[host]).find("macros")
+            assert macros is not None, host
+            values = {element.tag: element.text for element in macros}
+            assert used <= set(values), f"{host} lacks macros {used - set(values)}"
+            shard_of[host] = values["shard"] or ""
+            replica_names.append(values["replica"])
+        # Replicas of a shard share its Keeper path; different shards never do.
+        assert len({shard_of[host] for host in replicas}) == 1, replicas
+        assert shard_of[replicas[0]] not in {shard_of[h] for s in shards[:index] for h in s}
+    assert len(set(replica_names)) == len(replica_names)
+
+
+def test_keeper_nodes_agree_with_each_other_and_with_the_clickhouse_nodes() -> None:
+    keepers = sorted((CLUSTER_DIR / "keeper").glob("*.xml"))
+    assert len(keepers) % 2 == 1  # a quorum survives the loss of (n-1)/2 nodes
+    raft = set()
+    ids = []
+    for path in keepers:
+        server = xml(path).find("keeper_server")
+        assert server is not None, path
+        ids.append(server.findtext("server_id"))
+        members = tuple(
+            (s.findtext("id"), s.findtext("hostname"), s.findtext("port"))
+            for s in server.iterfind("raft_configuration/server")
+        )
+        raft.add(members)
+        # Each keeper's own id is in the shared raft configuration, with its own host name.
+        assert (ids[-1], path.stem) in {(m[0], m[1]) for m in members}
+        client_port = server.findtext("tcp_port")
+    (members,) = raft  # the same raft configuration everywhere
+    assert sorted(ids) == sorted(m[0] for m in members) and len(set(ids)) == len(ids)
+    zookeeper = xml(CLUSTER_DIR / "config.d" / "cluster.xml").find("zookeeper")
+    assert zookeeper is not None
+    nodes = {(n.findtext("host"), n.findtext("port")) for n in zookeeper.iterfind("node")}
+    assert nodes == {(m[1], client_port) for m in members}

@@ -25,7 +25,7 @@ from gateway.limits.model import BadLimits, Limits
 from gateway.limits.overrides import TenantLimits, load_overrides_file
 from gateway.limits.rate import RateLimiter
 from gateway.limits.tracker import ActiveSeriesTracker
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import TOP_METRICS_PER_TENANT, GatewayMetrics
 from gateway.storage.clickhouse import ClickHouse, StorageError
 from gateway.storage.schema import Layout
 
@@ -258,12 +258,15 @@ class LimitsService:
             m.tenant_active_series.labels(tenant).set(active)
             m.tenant_series_limit.labels(tenant).set(limit)
             m.tenant_series_utilisation.labels(tenant).set(active / limit if limit else 0.0)
+            top = self.tracker.top_metric_counts(tenant, TOP_METRICS_PER_TENANT)
+            m.set_top_metrics(tenant, top)
             self._warn(tenant, "max_global_series_per_user", active, limit)
             self._warn_metrics(tenant)
         for tenant in self._exported - tenants:
             m.tenant_active_series.remove(tenant)
             m.tenant_series_limit.remove(tenant)
             m.tenant_series_utilisation.remove(tenant)
+            m.set_top_metrics(tenant, {})
         self._exported = tenants
         m.tracker_bytes.set(self.tracker.memory_bytes())
         for stats in self.stats.values():

@@ -169,6 +169,20 @@ class ActiveSeriesTracker:
         nonzero = np.flatnonzero(series.counts)
         return {series.names[i]: int(series.counts[i]) for i in nonzero}
 
+    def top_metric_counts(self, tenant: str, n: int) -> dict[str, int]:
+        """The `n` metric names with the most active series (ties: the name seen first)."""
+        series = self._tenants.get(tenant)
+        if series is None:
+            return {}
+        counts = series.counts
+        chosen = np.flatnonzero(counts)
+        if len(chosen) > n:
+            kth = np.partition(counts[chosen], -n)[-n]
+            above = chosen[counts[chosen] > kth]
+            ties = chosen[counts[chosen] == kth][: n - len(above)]
+            chosen = np.concatenate([above, ties])
+        return {series.names[i]: int(counts[i]) for i in chosen}
+
     def touch(self, tenant: str, ids: Ids) -> npt.NDArray[np.bool_]:
         """Mark tracked ids as seen now; returns which ids are tracked (vectorised)."""
         series = self._tenants.get(tenant)

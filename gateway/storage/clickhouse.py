@@ -22,18 +22,24 @@ import clickhouse_connect
 
 from gateway.config import StorageConfig
 from gateway.errors import GatewayError
-from gateway.storage.schema import (
-    SCHEMA_VERSION,
-    Layout,
-    bootstrap_statements,
-    migrations,
-)
+from gateway.storage.base import Client, SchemaError, StorageError, StorageLocked
+from gateway.storage.migrations import MIN_CLICKHOUSE_VERSION, migrate, schema_version
+
+# Storage modules and their callers import these from here (the pool) as well.
+__all__ = [
+    "MIN_CLICKHOUSE_VERSION",
+    "ClickHouse",
+    "Client",
+    "SchemaError",
+    "StorageError",
+    "StorageLocked",
+    "migrate",
+    "schema_version",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Client = Any
-"""A clickhouse-connect client (the package ships no type information)."""
 
 
 # Session settings on a cluster. Series, label-index and sample rows of one series share a shard
@@ -46,23 +52,6 @@ CLUSTER_SETTINGS: Mapping[str, Any] = {
 }
 
 
-# The oldest ClickHouse the schema (Map, DateTime64 codecs, the Distributed settings above) and the
-# PromQL functions (timeSeries*ToGrid) are made for: the 25.8 LTS release.
-MIN_CLICKHOUSE_VERSION = (25, 8)
-
-
-class StorageError(Exception):
-    """Storage failed; writes answer 503 so the sender retries."""
-
-
-class StorageLocked(StorageError):
-    """Another process owns the embedded data directory."""
-
-
-class SchemaError(StorageError):
-    """The stored schema cannot be used by this gateway."""
-
-
 class ClickHouse:
     """Runs storage calls in a thread pool, one client per thread."""
 
@@ -73,14 +62,28 @@ class ClickHouse:
         *,
         tls_verify: bool = True,
         ca_cert: str = "",
+        client_cert: str = "",
+        client_key: str = "",
+        server_hostname: str = "",
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.dsn = dsn
         self._options: dict[str, Any] = {}
         if not dsn.startswith("chdb://"):
-            self._options = {"verify": tls_verify, "settings": dict(settings or {})}
-            if ca_cert:
-                self._options["ca_cert"] = ca_cert
+            self._options = {
+                # clickhouse-connect takes TLS from the port (443/8443), not the DSN's scheme:
+                # without this, https://host:8123 would send the password in plain text.
+                "interface": urlsplit(dsn).scheme,
+                "settings": dict(settings or {}),
+                **tls_options(
+                    dsn,
+                    verify=tls_verify,
+                    ca_cert=ca_cert,
+                    client_cert=client_cert,
+                    client_key=client_key,
+                    server_hostname=server_hostname,
+                ),
+            }
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
 
@@ -92,6 +95,9 @@ class ClickHouse:
             storage.threads,
             tls_verify=storage.tls_verify,
             ca_cert=storage.ca_cert,
+            client_cert=storage.client_cert,
+            client_key=storage.client_key,
+            server_hostname=storage.server_hostname,
             settings=CLUSTER_SETTINGS if storage.cluster else None,
         )
 
@@ -145,6 +151,36 @@ def directory_in_use(dsn: str) -> bool:
     return False
 
 
+def tls_options(
+    dsn: str,
+    *,
+    verify: bool,
+    ca_cert: str,
+    client_cert: str,
+    client_key: str,
+    server_hostname: str,
+) -> dict[str, Any]:
+    """clickhouse-connect's TLS arguments for a server DSN (used only with https://).
+
+    With a client certificate, the DSN's password decides what the certificate is for: with a
+    password, TLS presents the certificate and the password authenticates the user
+    (`tls_mode="strict"`); without one, the certificate authenticates the DSN's user
+    (`"mutual"`: ClickHouse checks it against the user's `<ssl_certificates>`).
+    """
+    options: dict[str, Any] = {"verify": verify}
+    if ca_cert:
+        options["ca_cert"] = ca_cert
+    if client_cert:
+        options["client_cert"] = client_cert
+        options["tls_mode"] = "strict" if urlsplit(dsn).password else "mutual"
+        if client_key:
+            options["client_cert_key"] = client_key
+    if server_hostname:
+        # Sent as SNI and, when verifying, the name the certificate must carry.
+        options["server_host_name"] = server_hostname
+    return options
+
+
 def server_dsn(dsn: str) -> str:
     """The DSN to connect with: without its database path, which may not exist yet (migrate
     creates it; every statement names its tables with the database)."""
@@ -157,61 +193,6 @@ def locked_message(dsn: str) -> str:
         f"the data directory {dsn.removeprefix('chdb://')} is in use by another process "
         "(the embedded ClickHouse allows one process per directory)"
     )
-
-
-def migrate(client: Client, layout: Layout) -> int:
-    """Create or upgrade the schema to SCHEMA_VERSION; returns the version found before."""
-    _check_server_version(str(client.command("SELECT version()")))
-    for statement in bootstrap_statements(layout):
-        client.command(statement)
-    found = int(client.command(f"SELECT max(version) FROM {layout.migrations_table}") or 0)
-    if found > SCHEMA_VERSION:
-        raise SchemaError(
-            f"the store has schema version {found}, newer than this gateway's {SCHEMA_VERSION}: "
-            "upgrade the gateway"
-        )
-    for version, statements in sorted(migrations(layout).items()):
-        if version <= found:
-            continue
-        for statement in statements:
-            client.command(statement)
-        client.command(f"INSERT INTO {layout.migrations_table} (version) VALUES ({version})")
-        log.info("schema migrated to version %d", version)
-    _check_fixed_settings(client, layout)
-    return found
-
-
-def _check_server_version(version: str) -> None:
-    """Refuse a ClickHouse older than the oldest release the schema and queries are made for."""
-    try:
-        found = tuple(int(part) for part in version.split(".")[:2])
-    except ValueError:
-        return  # an unusual build string: let the DDL speak for itself
-    if found < MIN_CLICKHOUSE_VERSION:
-        wanted = ".".join(map(str, MIN_CLICKHOUSE_VERSION))
-        raise SchemaError(f"ClickHouse {version} is too old: the gateway needs {wanted} or newer")
-
-
-def schema_version(client: Client, layout: Layout) -> int:
-    """The schema version of the store (0 when it has none)."""
-    return int(client.command(f"SELECT max(version) FROM {layout.migrations_table}") or 0)
-
-
-def _check_fixed_settings(client: Client, layout: Layout) -> None:
-    """Settings that decide where data lives cannot change once data exists."""
-    wanted = {"sample_shards": str(layout.sample_shards)}
-    rows = client.query(
-        f"SELECT name, argMax(value, value) FROM {layout.settings_table} GROUP BY name"
-    ).result_rows
-    stored = {name: value for name, value in rows}
-    for name, value in wanted.items():
-        if name not in stored:
-            client.insert(layout.settings_table, [[name, value]], column_names=["name", "value"])
-        elif stored[name] != value:
-            raise SchemaError(
-                f"storage.{name} is {value} in the configuration but {stored[name]} in the "
-                f"store; it cannot change once data exists (set it back to {stored[name]})"
-            )
 
 
 def _one_line(exc: BaseException) -> str:

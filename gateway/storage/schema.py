@@ -8,24 +8,38 @@ Tables (all keyed by tenant first):
 - `samples_0..N-1`: (tenant, series id, timestamp, value), a series' samples live in shard
   `series_id % N`. ReplacingMergeTree: a body retried after a partial failure converges to one
   row per (series, timestamp); readers de-duplicate adjacent equal timestamps until merges do.
-- `metadata`: type/help/unit per metric family; `settings`: facts fixed at creation (shard count).
+- `metadata`: type/help/unit per metric family; `settings`: facts about the store (the shard
+  count fixed at creation, the retention last applied), one row per write.
 - (v2) `active_series`: last-seen minute per series, written by the limits tracker so restarts and
   replicas share active-series counts; `limits_overrides` / `limits_audit`: per-tenant limits set
   through the admin API and every change to them.
+- (v3) `settings` keeps every row written (who wrote it, when), so that the first value written
+  wins deterministically when two gateways create a store at once.
 
-Each table is described once (`gateway.storage.ddl.Table`) and rendered for the deployment: one
-node (embedded or server) or a cluster (replicated local tables + Distributed tables). A new
-schema version adds an entry to `tables(layout)` (new tables) or to `_ALTERATIONS` (raw DDL).
+Each table is described once (`gateway.storage.ddl.Table`), each later change once
+(`gateway.storage.ddl.Alteration`), and both are rendered for the deployment: one node (embedded
+or server) or a cluster (replicated local tables + Distributed tables). A new schema version adds
+an entry to `tables(layout)` (new tables) or `alterations(layout)` (changes of tables). A released
+version's entries never change: stores at every older version are upgraded by replaying the
+versions they lack (the golden DDL files show any edit).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from gateway.config import StorageConfig
-from gateway.storage.ddl import LOCAL_SUFFIX, Table, create_database, create_table
+from gateway.storage.ddl import (
+    LOCAL_SUFFIX,
+    Alteration,
+    Table,
+    alter_table,
+    create_database,
+    create_table,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # xxHash64 over `name 0xFF value 0xFF ...` of the sorted labels: equals gateway.model.labels.
 SERIES_HASH_SQL = (
@@ -71,6 +85,10 @@ class Layout:
 
     def samples_table(self, shard: int) -> str:
         return self.table(f"samples_{shard}")
+
+    def local_name(self, name: str) -> str:
+        """Unqualified name of the table holding this node's rows (as in system.tables)."""
+        return f"{name}{LOCAL_SUFFIX if self.cluster else ''}"
 
     @property
     def samples_tables(self) -> list[str]:
@@ -194,13 +212,14 @@ MIGRATIONS = Table(
 )
 
 
+def retention_ttl(days: int) -> str:
+    """The TTL expression of sample tables keeping `days` days ("" keeps samples forever)."""
+    return f"toDateTime(timestamp) + INTERVAL {days} DAY DELETE" if days else ""
+
+
 def samples_table(layout: Layout, shard: int) -> Table:
     """Sample table `shard`: the samples of series with `series_id % sample_shards == shard`."""
-    ttl = (
-        f"toDateTime(timestamp) + INTERVAL {layout.retention_days} DAY DELETE"
-        if layout.retention_days
-        else ""
-    )
+    ttl = retention_ttl(layout.retention_days)
     return Table(
         name=f"samples_{shard}",
         columns=(
@@ -226,8 +245,26 @@ def tables(layout: Layout) -> dict[int, tuple[Table, ...]]:
     }
 
 
-# Statements of a version beyond creating tables (ALTER ...), rendered per layout.
-_ALTERATIONS: dict[int, list[str]] = {}
+# v3: `settings` was created ordered by name alone, so ReplacingMergeTree kept one row per name
+# (the last inserted). Ordered by (name, written_at, writer), every row written stays (a history
+# of retention changes). Rows written before v3 read as written at the epoch by writer '' (the
+# columns' zero values), i.e. first: they were. A fixed setting is inserted once, by insert
+# deduplication, which a table on one node does only with a deduplication window (replicated
+# tables have one by default).
+SETTINGS_WRITE_HISTORY = Alteration(
+    table="settings",
+    add_columns=(("written_at", "DateTime64(6, 'UTC')"), ("writer", "String")),
+    table_actions=(
+        "MODIFY ORDER BY (name, written_at, writer)",
+        "MODIFY SETTING non_replicated_deduplication_window = 1000",
+    ),
+)
+
+
+def alterations(layout: Layout) -> dict[int, tuple[Alteration, ...]]:
+    """The changes of existing tables each schema version makes."""
+    del layout  # no alteration depends on the layout yet; the rendering does
+    return {3: (SETTINGS_WRITE_HISTORY,)}
 
 
 def migrations(layout: Layout) -> dict[int, list[str]]:
@@ -239,9 +276,36 @@ def migrations(layout: Layout) -> dict[int, list[str]]:
             for table in created
             for statement in create_table(table, layout.database, layout.cluster)
         ]
-    for version, statements in _ALTERATIONS.items():
-        result.setdefault(version, []).extend(statements)
+    for version, changes in alterations(layout).items():
+        result.setdefault(version, []).extend(
+            statement
+            for change in changes
+            for statement in alter_table(change, layout.database, layout.cluster)
+        )
     return dict(sorted(result.items()))
+
+
+def retention_statements(layout: Layout, shard: int) -> list[str]:
+    """DDL giving sample table `shard` the layout's retention (run when its TTL differs)."""
+    ttl = retention_ttl(layout.retention_days)
+    change = Alteration(
+        table=f"samples_{shard}", table_actions=(f"MODIFY TTL {ttl}" if ttl else "REMOVE TTL",)
+    )
+    return alter_table(change, layout.database, layout.cluster)
+
+
+def sample_ttls_query(layout: Layout) -> str:
+    """SQL listing (table, engine_full) of the sample tables on every node that holds them.
+
+    Parameters: `database` (String) and `tables` (Array(String), `Layout.local_name`s).
+    """
+    source = "system.tables"
+    if layout.cluster:
+        source = f"clusterAllReplicas('{layout.cluster}', system.tables)"
+    return (
+        f"SELECT name, engine_full FROM {source} "
+        "WHERE database = {database:String} AND has({tables:Array(String)}, name)"
+    )
 
 
 def bootstrap_statements(layout: Layout) -> list[str]:
@@ -253,9 +317,25 @@ def bootstrap_statements(layout: Layout) -> list[str]:
 
 
 def render_schema(layout: Layout) -> str:
-    """Every statement the gateway runs on an empty store, as one SQL script."""
+    """Every statement the gateway runs on an empty store, as one SQL script (each statement is
+    idempotent, so the script may also run on a store that has the schema, e.g. to create the
+    tables on nodes added to a cluster)."""
     parts = ["-- bootstrap", *(f"{s};" for s in bootstrap_statements(layout))]
     for version, statements in migrations(layout).items():
         parts.append(f"\n-- schema version {version}")
         parts.extend(f"{s};" for s in statements)
+    parts.append(
+        "\n-- at every start, each sample table whose TTL differs from storage.retention_days "
+        f"({layout.retention_days}) gets\n-- (TTLs as read by: {sample_ttls_query(layout)})"
+    )
+    for shard in range(layout.sample_shards):
+        parts.extend(f"{s};" for s in retention_statements(layout, shard))
+    if layout.retention_days:
+        # Shown, not run: a script that removed the TTL it just set would be no use to pipe.
+        forever = dataclasses.replace(layout, retention_days=0)
+        parts.append("-- or, with storage.retention_days: 0:")
+        for shard in range(layout.sample_shards):
+            parts.extend(
+                "-- " + f"{s};".replace("\n", "\n-- ") for s in retention_statements(forever, shard)
+            )
     return "\n".join(parts) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -60,7 +61,7 @@ def test_cluster_tables_are_replicated_and_distributed_by_series() -> None:
     assert all(
         "Replicated" in s and "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'" in s
         for s in statements
-        if "_local ON CLUSTER" in s.split("\n")[0]
+        if s.startswith("CREATE TABLE") and "_local ON CLUSTER" in s.split("\n")[0]
     )
     keys = {name: key for name, _, _, key in distributed}
     series_keyed = [layout.series_table, layout.labels_table, *layout.samples_tables]
@@ -69,3 +70,52 @@ def test_cluster_tables_are_replicated_and_distributed_by_series() -> None:
     assert layout.series_table == "metrics.series"
     assert layout.local_table("series") == "metrics.series_local"
     assert layout_for("server").local_table("series") == "metrics.series"
+
+
+def test_cluster_alterations_change_local_tables_and_the_distributed_columns() -> None:
+    one_node, cluster = layout_for("server"), layout_for("cluster")
+    for version, statements in migrations(one_node).items():
+        alters = [s for s in statements if s.startswith("ALTER TABLE")]
+        clustered = [s for s in migrations(cluster)[version] if s.startswith("ALTER TABLE")]
+        for alter in alters:
+            table = alter.split()[2]  # metrics.<name>
+            names = (f"{table}_local", table)
+            local, *distributed = [s for s in clustered if s.split()[2] in names]
+            # The local table gets exactly the one-node change, on every node.
+            on_cluster = f"{table}_local ON CLUSTER metrics_cluster\n"
+            assert local == alter.replace(f"{table}\n", on_cluster)
+            actions = alter.split("\n")[1:]
+            columns = [a.rstrip(",") for a in actions if "ADD COLUMN" in a]
+            if columns:
+                (follow,) = distributed
+                assert follow.startswith(f"ALTER TABLE {table} ON CLUSTER metrics_cluster\n")
+                assert [a.rstrip(",") for a in follow.split("\n")[1:]] == columns
+            else:
+                assert distributed == []
+    assert any(s.startswith("ALTER TABLE") for v in migrations(cluster).values() for s in v)
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_retention_changes_are_rendered_per_mode(mode: str) -> None:
+    from gateway.storage.schema import retention_statements
+
+    layout = layout_for(mode)
+    keep = retention_statements(layout, 1)
+    forever = retention_statements(dataclasses.replace(layout, retention_days=0), 1)
+    local = "metrics.samples_1_local ON CLUSTER metrics_cluster" if layout.cluster else (
+        "metrics.samples_1")
+    # Only the table holding rows has a TTL: never the Distributed table.
+    assert keep == [
+        f"ALTER TABLE {local}\n    MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE"
+    ]
+    assert forever == [f"ALTER TABLE {local}\n    REMOVE TTL"]
+
+
+def test_the_schema_command_prints_the_configured_stores_ddl(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gateway.cli import main
+
+    overrides = [f"--{key}={value}" for key, value in {**COMMON, **MODES["cluster"]}.items()]
+    assert main(["schema", *overrides]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "cluster.sql").read_text()

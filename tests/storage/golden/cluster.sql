@@ -101,3 +101,25 @@ CREATE TABLE IF NOT EXISTS metrics.limits_audit_local ON CLUSTER metrics_cluster
 ORDER BY (tenant, at);
 CREATE TABLE IF NOT EXISTS metrics.limits_audit ON CLUSTER metrics_cluster AS metrics.limits_audit_local
 ENGINE = Distributed(metrics_cluster, metrics, limits_audit_local, cityHash64(tenant));
+
+-- schema version 3
+ALTER TABLE metrics.settings_local ON CLUSTER metrics_cluster
+    ADD COLUMN IF NOT EXISTS written_at DateTime64(6, 'UTC'),
+    ADD COLUMN IF NOT EXISTS writer String,
+    MODIFY ORDER BY (name, written_at, writer),
+    MODIFY SETTING non_replicated_deduplication_window = 1000;
+ALTER TABLE metrics.settings ON CLUSTER metrics_cluster
+    ADD COLUMN IF NOT EXISTS written_at DateTime64(6, 'UTC'),
+    ADD COLUMN IF NOT EXISTS writer String;
+
+-- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
+-- (TTLs as read by: SELECT name, engine_full FROM clusterAllReplicas('metrics_cluster', system.tables) WHERE database = {database:String} AND has({tables:Array(String)}, name))
+ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster
+    MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
+ALTER TABLE metrics.samples_1_local ON CLUSTER metrics_cluster
+    MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
+-- or, with storage.retention_days: 0:
+-- ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster
+--     REMOVE TTL;
+-- ALTER TABLE metrics.samples_1_local ON CLUSTER metrics_cluster
+--     REMOVE TTL;

@@ -81,3 +81,22 @@ CREATE TABLE IF NOT EXISTS metrics.limits_audit (
     new String
 ) ENGINE = MergeTree
 ORDER BY (tenant, at);
+
+-- schema version 3
+ALTER TABLE metrics.settings
+    ADD COLUMN IF NOT EXISTS written_at DateTime64(6, 'UTC'),
+    ADD COLUMN IF NOT EXISTS writer String,
+    MODIFY ORDER BY (name, written_at, writer),
+    MODIFY SETTING non_replicated_deduplication_window = 1000;
+
+-- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
+-- (TTLs as read by: SELECT name, engine_full FROM system.tables WHERE database = {database:String} AND has({tables:Array(String)}, name))
+ALTER TABLE metrics.samples_0
+    MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
+ALTER TABLE metrics.samples_1
+    MODIFY TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE;
+-- or, with storage.retention_days: 0:
+-- ALTER TABLE metrics.samples_0
+--     REMOVE TTL;
+-- ALTER TABLE metrics.samples_1
+--     REMOVE TTL;
