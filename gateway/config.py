@@ -314,7 +314,7 @@ def _finish(config: Config) -> Config:
         _require(
             importlib.util.find_spec("chdb") is not None,
             "storage.dsn: chdb:// needs the embedded ClickHouse, which is not installed: "
-            "pip install 'metrics-gateway[embedded]' (or use an http(s):// server DSN)",
+            "pip install 'chdb>=4.1.7' (or use an http(s):// server DSN)",
         )
     _require(1 <= config.server.workers <= 256, "server.workers must be 1..256")
     _require(

@@ -122,17 +122,15 @@ def test_the_prometheus_config_means_the_same_to_prometheus_2_and_3(
     )
 
 
-def test_the_server_image_leaves_the_embedded_engine_out() -> None:
+def test_the_package_carries_the_embedded_engine_of_the_default_dsn() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert not any(dep.startswith("chdb") for dep in project["dependencies"])
-    assert [dep for dep in project["optional-dependencies"]["embedded"]] == ["chdb>=4.1.7"]
-    assert "metrics-gateway[embedded]" in project["optional-dependencies"]["dev"]  # make run
+    assert "chdb>=4.1.7" in project["dependencies"]
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert 'ARG EXTRAS=""' in dockerfile and 'pip install --no-cache-dir ".${EXTRAS}"' in dockerfile
+    assert "pip install --no-cache-dir ." in dockerfile
 
 
 def test_without_chdb_a_server_gateway_starts_and_an_embedded_one_says_what_to_install() -> None:
-    # What the image has: the package without chdb (an import of it fails).
+    # A machine where chdb failed to install (an import of it fails).
     code = """
 import sys
 sys.modules["chdb"] = None  # as if not installed: `import chdb` raises ImportError
@@ -150,7 +148,7 @@ except ConfigError as exc:
     )
     assert result.returncode == 0, result.stderr
     assert "chdb:// needs the embedded ClickHouse" in result.stdout
-    assert "pip install 'metrics-gateway[embedded]'" in result.stdout
+    assert "pip install 'chdb>=4.1.7'" in result.stdout
 
 
 def test_every_mounted_file_exists_and_named_volumes_are_declared(
