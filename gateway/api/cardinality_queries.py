@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.api.envelope import MAX_TIME_MS, MIN_TIME_MS
+from gateway.limits.store import ACTIVITY_TABLE
 from gateway.model.matchers import Matcher
 from gateway.storage.clickhouse import Client
 from gateway.storage.schema import Layout
@@ -36,7 +37,7 @@ def _filter(layout: Layout, scope: Scope, params: Params) -> str:
     clauses = [f"tenant = {tenant}"]
     if scope.active_only:
         clauses.append(
-            f"series_id IN (SELECT series_id FROM {layout.table('active_series')} "
+            f"series_id IN (SELECT series_id FROM {layout.table(ACTIVITY_TABLE)} "
             f"WHERE tenant = {tenant} GROUP BY series_id "
             f"HAVING max(last_seen_minute) >= {params.add(scope.cutoff_minute, 'UInt32')})"
         )

@@ -166,8 +166,10 @@ class LimitsService:
         """Persist last-seen minutes that moved on since the last sync."""
         rows = self.tracker.unpersisted(self.persist_resolution_minutes)
         if rows:
-            layout = self.layout
-            await self.store.run(lambda client: limits_store.write_activity(client, layout, rows))
+            layout, window = self.layout, self.tracker.window_minutes
+            await self.store.run(
+                lambda client: limits_store.write_activity(client, layout, rows, window)
+            )
             self.tracker.mark_persisted(rows)
 
     async def reconcile(self) -> None:

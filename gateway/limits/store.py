@@ -41,8 +41,16 @@ class AuditEntry:
         }
 
 
-def write_activity(client: Client, layout: Layout, rows: Sequence[Activity]) -> None:
-    """Insert last-seen minutes of series (one insert for every tenant)."""
+ACTIVITY_TABLE = "series_activity"
+# Rows outlive the writer's window by this much before the table's TTL drops them: room for
+# clocks of gateways and ClickHouse that disagree, and for a window raised at a restart.
+KEEP_MARGIN_MINUTES = 60
+
+
+def write_activity(
+    client: Client, layout: Layout, rows: Sequence[Activity], window_minutes: int
+) -> None:
+    """Insert last-seen minutes of series (one insert for every tenant), kept one window."""
     if not rows:
         return
     tenants = [activity.tenant for activity in rows]
@@ -52,24 +60,30 @@ def write_activity(client: Client, layout: Layout, rows: Sequence[Activity]) -> 
         [pa.array(a.metric_names, pa.string()).take(pa.array(a.metric_codes)) for a in rows],
         pa.string(),
     ).combine_chunks()
+    minutes = np.concatenate([a.minutes for a in rows]).astype(np.uint32, copy=False)
     table = pa.table(
         {
             "tenant": pa.DictionaryArray.from_arrays(tenant_codes, pa.array(tenants, pa.string())),
             "series_id": pa.array(np.concatenate([a.series_ids for a in rows]), pa.uint64()),
             "metric_name": names,
-            "last_seen_minute": pa.array(np.concatenate([a.minutes for a in rows]), pa.uint32()),
+            "last_seen_minute": pa.array(minutes, pa.uint32()),
+            "keep_until_minute": pa.array(
+                minutes + np.uint32(window_minutes + KEEP_MARGIN_MINUTES), pa.uint32()
+            ),
         }
     )
-    client.insert_arrow(layout.table("active_series"), table)
+    client.insert_arrow(layout.table(ACTIVITY_TABLE), table)
 
 
 def read_activity(client: Client, layout: Layout, cutoff_minute: int) -> list[Activity]:
     """Every tenant's series seen at or after `cutoff_minute`, sorted by id per tenant."""
+    # Filtering rows before grouping gives the same answer as filtering the series' max (a series
+    # is active when any of its rows is recent) and lets the partitions before the cutoff be
+    # skipped unread.
     table = client.query_arrow(
         f"""SELECT tenant, series_id, max(last_seen_minute) AS minute, any(metric_name) AS metric
-        FROM {layout.table("active_series")}
-        GROUP BY tenant, series_id HAVING minute >= {{cutoff:UInt32}}
-        ORDER BY tenant, series_id""",
+        FROM {layout.table(ACTIVITY_TABLE)} WHERE last_seen_minute >= {{cutoff:UInt32}}
+        GROUP BY tenant, series_id ORDER BY tenant, series_id""",
         parameters={"cutoff": max(0, cutoff_minute)},
     )
     if table.num_rows == 0:
@@ -111,8 +125,8 @@ def read_label_values(
     rows = client.query(
         f"""SELECT tenant, name, value FROM {layout.labels_table}
         WHERE name IN {{names:Array(String)}} AND (tenant, series_id) IN (
-            SELECT tenant, series_id FROM {layout.table("active_series")}
-            GROUP BY tenant, series_id HAVING max(last_seen_minute) >= {{cutoff:UInt32}})
+            SELECT tenant, series_id FROM {layout.table(ACTIVITY_TABLE)}
+            WHERE last_seen_minute >= {{cutoff:UInt32}})
         GROUP BY tenant, name, value""",
         parameters={"names": wanted, "cutoff": max(0, cutoff_minute)},
     ).result_rows

@@ -59,6 +59,16 @@ def create_table(table: Table, database: str, cluster: str | None) -> list[str]:
     ]
 
 
+def drop_table(name: str, database: str, cluster: str | None) -> list[str]:
+    """The statements that drop a table `create_table` made (both tables on a cluster)."""
+    if cluster is None:
+        return [f"DROP TABLE IF EXISTS {database}.{name} SYNC"]
+    return [
+        f"DROP TABLE IF EXISTS {database}.{name}{_on_cluster(cluster)} SYNC",
+        f"DROP TABLE IF EXISTS {database}.{name}{LOCAL_SUFFIX}{_on_cluster(cluster)} SYNC",
+    ]
+
+
 def _merge_tree(
     table: Table, qualified: str, on_cluster: str, engine: str, args: tuple[str, ...]
 ) -> str:
