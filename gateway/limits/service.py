@@ -24,7 +24,7 @@ from gateway.limits.distinct import DistinctValues
 from gateway.limits.model import BadLimits, Limits
 from gateway.limits.overrides import TenantLimits, load_overrides_file
 from gateway.limits.rate import RateLimiter
-from gateway.limits.tracker import ActiveSeriesTracker
+from gateway.limits.tracker import ActiveSeriesTracker, Activity
 from gateway.metrics import GatewayMetrics
 from gateway.storage.clickhouse import ClickHouse, StorageError
 from gateway.storage.schema import Layout
@@ -82,6 +82,7 @@ class LimitsService:
         self._levels: dict[tuple[str, str], int] = {}
         self._exported: set[str] = set()
         self._last: dict[str, float] = {}
+        self._new_series_writes: dict[str, asyncio.Future[None]] = {}
 
     @property
     def persist_resolution_minutes(self) -> int:
@@ -164,7 +165,35 @@ class LimitsService:
 
     async def sync(self) -> None:
         """Persist last-seen minutes that moved on since the last sync."""
-        rows = self.tracker.unpersisted(self.persist_resolution_minutes)
+        await self._persist(self.tracker.unpersisted(self.persist_resolution_minutes))
+
+    async def persist_new_series(self, tenant: str) -> None:
+        """Persist the tenant's series this replica admitted that storage has no row of yet.
+
+        Readers of the activity table (the cardinality explorer) call it to see this replica's
+        own writes. It writes nothing in the steady state (no new series), and otherwise only the
+        rows the next sync would write anyway; concurrent callers share one write. A storage
+        failure is logged: the reader then sees counts up to one sync interval old.
+        """
+        pending = self._new_series_writes.get(tenant)
+        if pending is None:
+            rows = self.tracker.unpersisted(0, tenant=tenant, new_only=True)
+            if not rows:
+                return
+            pending = asyncio.ensure_future(self._persist(rows))
+            self._new_series_writes[tenant] = pending
+            pending.add_done_callback(lambda done: self._written(tenant, done))
+        try:
+            await asyncio.shield(pending)
+        except StorageError as exc:
+            log.warning("limits: cannot persist new series of tenant %r: %s", tenant, exc)
+
+    def _written(self, tenant: str, done: asyncio.Future[None]) -> None:
+        self._new_series_writes.pop(tenant, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every caller may have gone away
+
+    async def _persist(self, rows: list[Activity]) -> None:
         if rows:
             layout, window = self.layout, self.tracker.window_minutes
             await self.store.run(
