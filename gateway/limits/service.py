@@ -295,6 +295,9 @@ class LimitsService:
             m.tenant_active_series.remove(tenant)
             m.tenant_series_limit.remove(tenant)
             m.tenant_series_utilisation.remove(tenant)
+            # Its use fell to nothing: crossing a level again must warn again.
+            for key in [key for key in self._levels if key[0] == tenant]:
+                del self._levels[key]
         self._exported = tenants
         m.tracker_bytes.set(self.tracker.memory_bytes())
         for stats in self.stats.values():
@@ -302,16 +305,22 @@ class LimitsService:
 
     def _warn_metrics(self, tenant: str) -> None:
         limits = self.registry.for_tenant(tenant)
-        if not (limits.max_global_series_per_metric or limits.metric_budgets):
-            return
-        for metric, count in self.tracker.metric_counts(tenant).items():
-            setting = (
-                f"metric_budgets.{metric}" if metric in limits.metric_budgets
-                else "max_global_series_per_metric"
-            )
-            self._warn(tenant, setting, count, limits.metric_limit(metric))
+        if limits.max_global_series_per_metric or limits.metric_budgets:
+            for metric, count in self.tracker.metric_counts(tenant).items():
+                setting = (
+                    f"metric_budgets.{metric}" if metric in limits.metric_budgets
+                    else "max_global_series_per_metric"
+                )
+                self._warn(tenant, setting, count, limits.metric_limit(metric))
+        for name, budget in limits.max_values_per_label.items():
+            if budget:  # 0 forbids the label: there is no use to warn about
+                used = self.label_values.count(tenant, name)
+                self._warn(tenant, f"max_values_per_label.{name}", used, budget, "values")
 
-    def _warn(self, tenant: str, budget: str, used: int, limit: int) -> None:
+    def _warn(
+        self, tenant: str, budget: str, used: int, limit: int, unit: str = "series"
+    ) -> None:
+        """Log once when a budget's use crosses 80% or 100% upwards (again after going down)."""
         level = next((p for p in WARN_LEVELS if limit and used * 100 >= limit * p), 0)
         key = (tenant, budget)
         previous = self._levels.get(key, 0)
@@ -319,6 +328,6 @@ class LimitsService:
             self._levels[key] = level
             if level > previous:
                 log.warning(
-                    'tenant "%s" uses %d%% of its budget %s (%d of %d series)',
-                    tenant, used * 100 // limit, budget, used, limit,
+                    'tenant "%s" uses %d%% of its budget %s (%d of %d %s)',
+                    tenant, used * 100 // limit, budget, used, limit, unit,
                 )
