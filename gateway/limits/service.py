@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config import Config
+from gateway.limits import override_store
 from gateway.limits import store as limits_store
 from gateway.limits.admission import Admission
 from gateway.limits.distinct import DistinctValues
 from gateway.limits.model import BadLimits, Limits
+from gateway.limits.override_store import StoredOverrides
 from gateway.limits.overrides import TenantLimits, load_overrides_file
 from gateway.limits.rate import RateLimiter
 from gateway.limits.tracker import ActiveSeriesTracker, Activity
@@ -83,6 +85,7 @@ class LimitsService:
         self._exported: set[str] = set()
         self._last: dict[str, float] = {}
         self._new_series_writes: dict[str, asyncio.Future[None]] = {}
+        self._versions: dict[str, int] = {}
 
     @property
     def persist_resolution_minutes(self) -> int:
@@ -122,10 +125,36 @@ class LimitsService:
         )
 
     async def reload_overrides(self) -> None:
-        overrides = await self.store.run(
-            lambda client: limits_store.read_overrides(client, self.layout)
-        )
-        self._changed(self.registry.set_admin(overrides))
+        """Re-read every tenant's admin overrides; local changes newer than the read are kept."""
+        self.apply_stored_overrides(await self.fetch_overrides())
+
+    async def fetch_overrides(self) -> dict[str, StoredOverrides]:
+        layout = self.layout
+        return await self.store.run(lambda client: override_store.read_overrides(client, layout))
+
+    def apply_stored_overrides(self, stored: dict[str, StoredOverrides]) -> None:
+        """Take stored overrides whose version is at least the one this replica applied.
+
+        A reload whose storage read began before a change through this replica may finish
+        after it: the change's version is newer than anything that read saw, so it stays.
+        """
+        admin = {
+            tenant: overrides for tenant in self._versions
+            if (overrides := self.registry.admin_overrides(tenant))
+        }
+        for tenant, row in stored.items():
+            if row.version < self._versions.get(tenant, -1):
+                continue
+            self._versions[tenant] = row.version
+            if row.overrides:
+                admin[tenant] = row.overrides
+            else:
+                admin.pop(tenant, None)
+        self._changed(self.registry.set_admin(admin))
+
+    def admin_version(self, tenant: str) -> int:
+        """Version (ms) of the tenant's admin overrides this replica applied; -1 if none."""
+        return self._versions.get(tenant, -1)
 
     def reload_file(self) -> None:
         """Re-read the overrides file when its modification time changed."""
@@ -150,8 +179,12 @@ class LimitsService:
         self._changed(self.registry.set_file(overrides))
         log.info("limits overrides file %s loaded (%d tenants)", path, len(overrides))
 
-    def set_admin_overrides(self, tenant: str, overrides: dict[str, Any]) -> None:
-        """Apply an admin API change at once (other replicas pick it up on their next reload)."""
+    def set_admin_overrides(self, tenant: str, overrides: dict[str, Any], version: int) -> None:
+        """Apply an admin API change stored at `version` at once, unless a newer one is applied
+        (other replicas pick it up on their next reload)."""
+        if version < self._versions.get(tenant, -1):
+            return
+        self._versions[tenant] = version
         before = self.registry.for_tenant(tenant)
         self.registry.set_admin_tenant(tenant, overrides)
         if self.registry.for_tenant(tenant) != before:

@@ -1,44 +1,20 @@
-"""ClickHouse I/O of the limits subsystem (runs on storage threads): activity, overrides, audit."""
+"""ClickHouse I/O of the limits subsystem (runs on storage threads): series activity, budgeted
+label values and metadata families. Overrides and their audit log: `override_store`."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from gateway.limits.model import BadLimits, overrides_json, parse_overrides
-from gateway.limits.overrides import Overrides
 from gateway.limits.tracker import Activity
 from gateway.storage.clickhouse import Client
 from gateway.storage.schema import Layout
 
 log = logging.getLogger(__name__)
 _MS = pa.timestamp("ms", tz="UTC")
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One change of a tenant's limits."""
-
-    at_ms: int
-    tenant: str
-    actor: str
-    remote: str
-    action: str
-    old: dict[str, Any]
-    new: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "time": self.at_ms / 1000, "tenant": self.tenant, "actor": self.actor,
-            "remote": self.remote, "action": self.action, "old": self.old, "new": self.new,
-        }
 
 
 ACTIVITY_TABLE = "series_activity"
@@ -139,73 +115,3 @@ def read_metadata_families(client: Client, layout: Layout) -> list[tuple[str, st
         f"SELECT tenant, metric_family FROM {layout.metadata_table} GROUP BY tenant, metric_family"
     ).result_rows
     return [(str(tenant), "", str(family)) for tenant, family in rows]
-
-
-def read_overrides(client: Client, layout: Layout) -> Overrides:
-    """The admin API's overrides of every tenant (the latest row per tenant wins)."""
-    rows = client.query(
-        f"""SELECT tenant, argMax(limits, updated_at), argMax(deleted, updated_at)
-        FROM {layout.table("limits_overrides")} GROUP BY tenant"""
-    ).result_rows
-    result: Overrides = {}
-    for tenant, text, deleted in rows:
-        if deleted:
-            continue
-        try:
-            result[str(tenant)] = parse_overrides(json.loads(text))
-        except (ValueError, BadLimits) as exc:
-            log.error("ignoring stored limits of tenant %r: %s", tenant, exc)
-    return result
-
-
-def write_override(
-    client: Client, layout: Layout, overrides: dict[str, Any] | None, entry: AuditEntry
-) -> None:
-    """Store a tenant's new overrides (None deletes them) and its audit entry."""
-    text = json.dumps(overrides_json(overrides or {}), sort_keys=True)
-    client.insert_arrow(
-        layout.table("limits_overrides"),
-        pa.table(
-            {
-                "tenant": pa.array([entry.tenant], pa.string()),
-                "limits": pa.array([text], pa.string()),
-                "deleted": pa.array([0 if overrides else 1], pa.uint8()),
-                "updated_at": pa.array([entry.at_ms], pa.int64()).cast(_MS),
-            }
-        ),
-    )
-    client.insert_arrow(
-        layout.table("limits_audit"),
-        pa.table(
-            {
-                "at": pa.array([entry.at_ms], pa.int64()).cast(_MS),
-                "tenant": pa.array([entry.tenant], pa.string()),
-                "actor": pa.array([entry.actor], pa.string()),
-                "remote": pa.array([entry.remote], pa.string()),
-                "action": pa.array([entry.action], pa.string()),
-                "old": pa.array([json.dumps(entry.old, sort_keys=True)], pa.string()),
-                "new": pa.array([json.dumps(entry.new, sort_keys=True)], pa.string()),
-            }
-        ),
-    )
-
-
-def read_audit(
-    client: Client, layout: Layout, tenant: str | None, limit: int
-) -> list[AuditEntry]:
-    """Audit entries, newest first."""
-    where = "WHERE tenant = {tenant:String}" if tenant else ""
-    rows = client.query(
-        f"""SELECT toUnixTimestamp64Milli(at), tenant, actor, remote, action, old, new
-        FROM {layout.table("limits_audit")} {where} ORDER BY at DESC LIMIT {{limit:UInt64}}""",
-        parameters={"tenant": tenant or "", "limit": limit},
-    ).result_rows
-    return [
-        AuditEntry(int(at), str(t), str(actor), str(remote), str(action), json.loads(old),
-                   json.loads(new))
-        for at, t, actor, remote, action, old, new in rows
-    ]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
