@@ -7,6 +7,7 @@ checked-in docs/configuration.md and docs/errors.md are their output (a test com
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any
 
@@ -131,6 +132,10 @@ def _type_and_default(defaults: Config, path: str) -> tuple[str, str]:
         owner = getattr(owner, part)
     kind = typing.get_type_hints(type(owner))[leaf]
     value = getattr(owner, leaf)
+    if typing.get_origin(kind) is types.UnionType:  # `X | None`
+        (member,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        name = f"{_TYPE_NAMES.get(member, str(member))} or null"
+        return name, "`null`" if value is None else f"`{value}`"
     if typing.get_origin(kind) is tuple:
         (item, _) = typing.get_args(kind)
         if dataclasses.is_dataclass(item):
