@@ -47,6 +47,9 @@ _ADVICE = {
     "shutting-down": "Nothing: senders retry against another replica or after the restart.",
     "ingestion-rate-limited": "Raise the tenant's `ingestion_rate`/`ingestion_burst_size`, "
     "or let the sender retry (Prometheus: `retry_on_http_429: true`).",
+    "ingestion-burst-exceeded": "Nothing of the request was stored and a retry cannot succeed: "
+    "lower the sender's batch size (Prometheus: `queue_config.max_samples_per_send`) below the "
+    "tenant's `ingestion_burst_size`, or raise it.",
 }
 # Advice shared by every error of one reason, where the status' general advice is wrong.
 _BY_REASON = {
