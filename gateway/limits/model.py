@@ -42,7 +42,8 @@ class Limits:
     max_values_per_label: dict[str, int] = field(default_factory=dict)
     """Distinct values a label name may have among the tenant's active series; 0 forbids it."""
     metric_budgets: dict[str, int] = field(default_factory=dict)
-    """Active series per metric name, overriding max_global_series_per_metric for that name."""
+    """Active series per metric name, replacing max_global_series_per_metric for that name;
+    0 = that metric is unlimited (a metric not named gets max_global_series_per_metric)."""
     max_fetched_series_per_query: int | None = None
     """Series one query may fetch (PromQL selector, remote-read query; 422 above); null = the
     endpoint's setting (query.max_fetched_series_per_query, remote_read.max_series_per_query)."""
@@ -51,7 +52,8 @@ class Limits:
     remote_read.max_samples_per_query)."""
 
     def metric_limit(self, metric: str) -> int:
-        """The series budget of one metric name (its own budget, else the global one)."""
+        """The series budget of one metric name (its own budget, else the global one; 0 =
+        unlimited, the Limits convention: unlike a label budget, 0 does not forbid)."""
         return self.metric_budgets.get(metric, self.max_global_series_per_metric)
 
     @property
