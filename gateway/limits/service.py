@@ -12,9 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config import Config
@@ -27,6 +25,7 @@ from gateway.limits.override_store import StoredOverrides
 from gateway.limits.overrides import TenantLimits, load_overrides_file
 from gateway.limits.rate import RateLimiter
 from gateway.limits.tracker import ActiveSeriesTracker, Activity
+from gateway.limits.usage import TenantUsage
 from gateway.metrics import GatewayMetrics
 from gateway.storage.clickhouse import ClickHouse, StorageError
 from gateway.storage.schema import Layout
@@ -34,25 +33,6 @@ from gateway.storage.schema import Layout
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 EXPIRE_SECONDS = 60.0
-RATE_WINDOW_TICKS = 10
-WARN_LEVELS = (100, 80)
-
-
-@dataclass(slots=True)
-class TenantStats:
-    """What this replica saw of a tenant: stored samples and discards by reason."""
-
-    stored: int = 0
-    discarded: Counter[str] = field(default_factory=Counter)
-    history: deque[tuple[float, int]] = field(
-        default_factory=lambda: deque(maxlen=RATE_WINDOW_TICKS + 1)
-    )
-
-    def samples_per_second(self) -> float:
-        if len(self.history) < 2:
-            return 0.0
-        (start, first), (end, last) = self.history[0], self.history[-1]
-        return (last - first) / (end - start) if end > start else 0.0
 
 
 class LimitsService:
@@ -77,12 +57,14 @@ class LimitsService:
         self.label_values = DistinctValues()
         self.metadata_families = DistinctValues()
         self.rate = RateLimiter(share=config.server.workers)
-        self.stats: dict[str, TenantStats] = {}
+        self.usage = TenantUsage(
+            metrics, self.registry, self.tracker, self.label_values,
+            settings.active_series_window_seconds, clock,
+        )
+        self.stats = self.usage.stats
         self.loaded = False
         self.on_change: list[Callable[[str, Limits], None]] = []
         self._file_mtime: float | None = None
-        self._levels: dict[tuple[str, str], int] = {}
-        self._exported: set[str] = set()
         self._last: dict[str, float] = {}
         self._new_series_writes: dict[str, asyncio.Future[None]] = {}
         self._versions: dict[str, int] = {}
@@ -102,12 +84,8 @@ class LimitsService:
         )
 
     def record(self, tenant: str, stored: int, discarded: Mapping[str, int]) -> None:
-        """Count a request's stored samples and discards for the admin view."""
-        stats = self.stats.get(tenant)
-        if stats is None:
-            stats = self.stats[tenant] = TenantStats()
-        stats.stored += stored
-        stats.discarded.update(discarded)
+        """Count a write request's stored samples and discards for the admin view."""
+        self.usage.record(tenant, stored, discarded)
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -312,55 +290,5 @@ class LimitsService:
     # -- gauges and warnings ------------------------------------------------------------------
 
     def export(self) -> None:
-        """Per-tenant gauges; warnings when a budget's use crosses 80% and 100%."""
-        now = self.clock()
-        tenants = set(self.tracker.tenants()) | self.registry.tenants_with_overrides()
-        m = self.metrics
-        for tenant in tenants:
-            active = self.tracker.count(tenant)
-            limit = self.registry.for_tenant(tenant).max_global_series_per_user
-            m.tenant_active_series.labels(tenant).set(active)
-            m.tenant_series_limit.labels(tenant).set(limit)
-            m.tenant_series_utilisation.labels(tenant).set(active / limit if limit else 0.0)
-            self._warn(tenant, "max_global_series_per_user", active, limit)
-            self._warn_metrics(tenant)
-        for tenant in self._exported - tenants:
-            m.tenant_active_series.remove(tenant)
-            m.tenant_series_limit.remove(tenant)
-            m.tenant_series_utilisation.remove(tenant)
-            # Its use fell to nothing: crossing a level again must warn again.
-            for key in [key for key in self._levels if key[0] == tenant]:
-                del self._levels[key]
-        self._exported = tenants
-        m.tracker_bytes.set(self.tracker.memory_bytes())
-        for stats in self.stats.values():
-            stats.history.append((now, stats.stored))
-
-    def _warn_metrics(self, tenant: str) -> None:
-        limits = self.registry.for_tenant(tenant)
-        if limits.max_global_series_per_metric or limits.metric_budgets:
-            for metric, count in self.tracker.metric_counts(tenant).items():
-                setting = (
-                    f"metric_budgets.{metric}" if metric in limits.metric_budgets
-                    else "max_global_series_per_metric"
-                )
-                self._warn(tenant, setting, count, limits.metric_limit(metric))
-        for name, budget in limits.max_values_per_label.items():
-            if budget:  # 0 forbids the label: there is no use to warn about
-                used = self.label_values.count(tenant, name)
-                self._warn(tenant, f"max_values_per_label.{name}", used, budget, "values")
-
-    def _warn(
-        self, tenant: str, budget: str, used: int, limit: int, unit: str = "series"
-    ) -> None:
-        """Log once when a budget's use crosses 80% or 100% upwards (again after going down)."""
-        level = next((p for p in WARN_LEVELS if limit and used * 100 >= limit * p), 0)
-        key = (tenant, budget)
-        previous = self._levels.get(key, 0)
-        if level != previous:
-            self._levels[key] = level
-            if level > previous:
-                log.warning(
-                    'tenant "%s" uses %d%% of its budget %s (%d of %d %s)',
-                    tenant, used * 100 // limit, budget, used, limit, unit,
-                )
+        """Per-tenant gauges, budget warnings and departures (see `gateway.limits.usage`)."""
+        self.usage.export()

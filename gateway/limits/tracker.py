@@ -141,11 +141,11 @@ class ActiveSeriesTracker:
 
     def __init__(self, window_seconds: int, clock: Callable[[], float] = time.time) -> None:
         self.window_minutes = max(1, window_seconds // 60)
-        self._clock = clock
+        self.clock = clock
         self._tenants: dict[str, _TenantSeries] = {}
 
     def minute(self) -> int:
-        return int(self._clock() // 60)
+        return int(self.clock() // 60)
 
     def tenants(self) -> list[str]:
         return sorted(self._tenants)

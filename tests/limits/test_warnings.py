@@ -14,7 +14,7 @@ from gateway.storage.clickhouse import ClickHouse
 from gateway.storage.schema import Layout
 from tests.conftest import make_config
 
-LOGGER = "gateway.limits.service"
+LOGGER = "gateway.limits.usage"
 
 
 class Clock:
