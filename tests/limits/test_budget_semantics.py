@@ -69,3 +69,15 @@ async def test_a_series_budget_lowered_at_runtime_keeps_existing_series(chdb_dsn
         assert status == 400 and "max_global_series_per_user" in text
     finally:
         await running.runner.cleanup()
+
+
+async def test_label_rules_changed_at_runtime_apply_to_existing_series(chdb_dsn: str) -> None:
+    running = await start_gateway(limited(chdb_dsn))
+    try:
+        assert (await write(running, [one("m", v="12345")]))[0] == 204
+        status, _ = await admin(running, "PUT", LIMITS, {"max_label_value_length": 3})
+        assert status == 200
+        status, text, _ = await write(running, [one("m", T + 15_000, v="12345")])
+        assert status == 400 and "(max_label_value_length)" in text
+    finally:
+        await running.runner.cleanup()
