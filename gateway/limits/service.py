@@ -1,4 +1,5 @@
-"""The limits subsystem at run time: state, background sync with storage, gauges and warnings.
+"""The limits subsystem at run time: state and background sync with storage (gauges, warnings
+and departures: `gateway.limits.usage`).
 
 One instance per gateway process (a replica). On start it loads overrides and active series from
 storage; then, on intervals, it reloads overrides (admin API changes reach every replica within
