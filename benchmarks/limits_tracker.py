@@ -100,7 +100,7 @@ def persist_and_rebuild(rows: list[Activity], count: int) -> None:
     try:
         clickhouse.run_sync(lambda client: migrate(client, layout))
         started = time.perf_counter()
-        clickhouse.run_sync(lambda client: store.write_activity(client, layout, rows))
+        clickhouse.run_sync(lambda client: store.write_activity(client, layout, rows, 60))
         print(f"  persist {count:,} rows: {time.perf_counter() - started:.2f} s")
         rebuilt = ActiveSeriesTracker(3600)
         started = time.perf_counter()

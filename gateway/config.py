@@ -272,7 +272,11 @@ def _convert(kind: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
         return tuple(_convert(item_kind, item, f"{path}[{i}]") for i, item in enumerate(value))
     if origin is types.UnionType:
-        raise ConfigError(f"{path}: unsupported type")
+        # `X | None`: null (or absent) keeps None, meaning "not set, use the fallback".
+        members = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        if len(members) != 1 or len(typing.get_args(kind)) != 2:
+            raise ConfigError(f"{path}: unsupported type")
+        return None if value is None else _convert(members[0], value, path)
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{path}: expected true or false, got {value!r}")

@@ -153,6 +153,12 @@ class Errors(Enum):
         'with a burst of {burst} for tenant "{tenant}" (ingestion_rate, ingestion_burst_size); '
         "retry after {retry} s",
     )
+    INGESTION_BURST_EXCEEDED = ErrorKind(
+        "ingestion-burst-exceeded", "ingestion_burst_exceeded", 400,
+        "the request of {count} samples is larger than the ingestion burst size of {burst} "
+        'samples for tenant "{tenant}" (ingestion_burst_size) and can never be accepted: '
+        "send smaller requests or raise ingestion_burst_size",
+    )
     PER_USER_METADATA_LIMIT = ErrorKind(
         "max-metadata-per-user", "per_user_metadata_limit", 400,
         "{count} metadata entries refused: per-tenant metadata limit of {limit} exceeded for "

@@ -7,6 +7,7 @@ checked-in docs/configuration.md and docs/errors.md are their output (a test com
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any
 
@@ -46,6 +47,9 @@ _ADVICE = {
     "shutting-down": "Nothing: senders retry against another replica or after the restart.",
     "ingestion-rate-limited": "Raise the tenant's `ingestion_rate`/`ingestion_burst_size`, "
     "or let the sender retry (Prometheus: `retry_on_http_429: true`).",
+    "ingestion-burst-exceeded": "Nothing of the request was stored and a retry cannot succeed: "
+    "lower the sender's batch size (Prometheus: `queue_config.max_samples_per_send`) below the "
+    "tenant's `ingestion_burst_size`, or raise it.",
 }
 # Advice shared by every error of one reason, where the status' general advice is wrong.
 _BY_REASON = {
@@ -131,6 +135,10 @@ def _type_and_default(defaults: Config, path: str) -> tuple[str, str]:
         owner = getattr(owner, part)
     kind = typing.get_type_hints(type(owner))[leaf]
     value = getattr(owner, leaf)
+    if typing.get_origin(kind) is types.UnionType:  # `X | None`
+        (member,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        name = f"{_TYPE_NAMES.get(member, str(member))} or null"
+        return name, "`null`" if value is None else f"`{value}`"
     if typing.get_origin(kind) is tuple:
         (item, _) = typing.get_args(kind)
         if dataclasses.is_dataclass(item):

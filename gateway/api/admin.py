@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from aiohttp import web
 from gateway.api import envelope
 from gateway.app_keys import ADMIN_TOKEN, LAYOUT, LIMITS, STORE
 from gateway.errors import Errors, GatewayError
-from gateway.limits import store as limits_store
+from gateway.limits import override_store
 from gateway.limits.model import LIMIT_NAMES, BadLimits, overrides_json, parse_overrides
 from gateway.limits.service import LimitsService
 from gateway.tenancy import tenant_problem
@@ -122,48 +123,62 @@ async def put_limits(request: web.Request) -> web.Response:
     """Replace the tenant's admin overrides with the body's limits."""
     require_admin(request)
     tenant = _tenant(request)
-    return await _change(request, tenant, "put", _parse(await _body(request)))
+    overrides = _parse(await _body(request))
+    return await _change(request, tenant, "put", lambda _: overrides)
 
 
 async def patch_limits(request: web.Request) -> web.Response:
-    """Change the named limits; a null value removes that override."""
+    """Change the named limits; a null value removes that override.
+
+    The change is merged into the tenant's overrides as stored (not as this replica last
+    reloaded them), so a change made through another replica just before is kept.
+    """
     require_admin(request)
     tenant = _tenant(request)
     data = await _body(request)
     if not isinstance(data, dict):
         raise GatewayError(Errors.BAD_LIMITS, detail="expected a JSON object keyed by limit name")
     removed = {key for key, value in data.items() if value is None}
-    changes = _parse({key: value for key, value in data.items() if value is not None})
-    merged = request.app[LIMITS].registry.admin_overrides(tenant)
     for key in removed:
         if key not in LIMIT_NAMES:
             raise GatewayError(Errors.BAD_LIMITS, detail=f"{key}: unknown limit")
-        merged.pop(key, None)
-    merged.update(changes)
-    return await _change(request, tenant, "patch", merged)
+    changes = _parse({key: value for key, value in data.items() if value is not None})
+
+    def merge(stored: dict[str, Any]) -> dict[str, Any]:
+        merged = {key: value for key, value in stored.items() if key not in removed}
+        merged.update(changes)
+        return merged
+
+    return await _change(request, tenant, "patch", merge)
 
 
 async def delete_limits(request: web.Request) -> web.Response:
     """Remove the tenant's admin overrides (the file's and the defaults apply again)."""
     require_admin(request)
-    return await _change(request, _tenant(request), "delete", {})
+    return await _change(request, _tenant(request), "delete", lambda _: {})
 
 
 async def _change(
-    request: web.Request, tenant: str, action: str, overrides: dict[str, Any]
+    request: web.Request,
+    tenant: str,
+    action: str,
+    change: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> web.Response:
+    """Read-modify-write the tenant's stored overrides, then apply them on this replica."""
     service = request.app[LIMITS]
-    old = service.registry.admin_overrides(tenant)
     actor = request.headers.get(ACTOR_HEADER, "").strip()[:_MAX_ACTOR] or "admin"
-    entry = limits_store.AuditEntry(
-        at_ms=limits_store.now_ms(), tenant=tenant, actor=actor, remote=request.remote or "",
-        action=action, old=overrides_json(old), new=overrides_json(overrides),
+    template = override_store.AuditEntry(
+        at_ms=0, tenant=tenant, actor=actor, remote=request.remote or "", action=action,
+        old={}, new={},
     )
     layout = request.app[LAYOUT]
-    await request.app[STORE].run(
-        lambda client: limits_store.write_override(client, layout, overrides or None, entry)
+    newer_than = service.admin_version(tenant) + 1
+    entry = await request.app[STORE].run(
+        lambda client: override_store.change_override(
+            client, layout, template, change, newer_than
+        )
     )
-    service.set_admin_overrides(tenant, overrides)
+    service.set_admin_overrides(tenant, parse_overrides(entry.new), entry.at_ms)
     return envelope.success(_limits_view(service, tenant))
 
 
@@ -174,6 +189,6 @@ async def audit(request: web.Request) -> web.Response:
     limit = envelope.parse_limit(request.query.get("limit")) or _DEFAULT_AUDIT_LIMIT
     layout = request.app[LAYOUT]
     entries = await request.app[STORE].run(
-        lambda client: limits_store.read_audit(client, layout, tenant, limit)
+        lambda client: override_store.read_audit(client, layout, tenant, limit)
     )
     return envelope.success([entry.to_json() for entry in entries])

@@ -1,8 +1,9 @@
 """Cardinality statistics of one tenant, computed in ClickHouse (runs on storage threads).
 
-Every statistic counts the tenant's active series (those in the `active_series` table within the
-window) or, with `active_only=False`, every stored series; an optional selector narrows them
-through the inverted index. No user string is pasted into SQL.
+Every statistic counts the tenant's stored series or, with `active_only`, only those in the
+`series_activity` table within the window; an optional selector narrows them through the inverted
+index. Each endpoint's statistics come from one grouped pass over `series_labels` (`FINAL`, so a
+series indexed twice before a merge is counted once). No user string is pasted into SQL.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.api.envelope import MAX_TIME_MS, MIN_TIME_MS
+from gateway.limits.store import ACTIVITY_TABLE
 from gateway.model.matchers import Matcher
 from gateway.storage.clickhouse import Client
 from gateway.storage.schema import Layout
 from gateway.storage.sql import Params, series_selection_sql
 
 _ALL_TIME = (MIN_TIME_MS, MAX_TIME_MS)
+# headStats of an empty Prometheus head (what Prometheus 2.42 and 3.x answer without series).
+EMPTY_MIN_TIME = 2**63 - 1
+EMPTY_MAX_TIME = -(2**63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +35,30 @@ class Scope:
     cutoff_minute: int
 
 
+@dataclass(frozen=True, slots=True)
+class NameStats:
+    """One label name among the scope's series."""
+
+    name: str
+    values: int
+    """Distinct values."""
+    series: int
+    """Series with the label."""
+    value_bytes: int
+    """Length of its distinct values, summed."""
+    top: list[tuple[str, int]]
+    """(value, series) of the values with most series, most first (ties by value)."""
+
+
 def _filter(layout: Layout, scope: Scope, params: Params) -> str:
     """`tenant = ... AND series_id IN ...` selecting the scope's series."""
     tenant = params.add(scope.tenant, "String")
     clauses = [f"tenant = {tenant}"]
     if scope.active_only:
         clauses.append(
-            f"series_id IN (SELECT series_id FROM {layout.table('active_series')} "
-            f"WHERE tenant = {tenant} GROUP BY series_id "
-            f"HAVING max(last_seen_minute) >= {params.add(scope.cutoff_minute, 'UInt32')})"
+            f"series_id IN (SELECT series_id FROM {layout.table(ACTIVITY_TABLE)} "
+            f"WHERE tenant = {tenant} "
+            f"AND last_seen_minute >= {params.add(scope.cutoff_minute, 'UInt32')})"
         )
     if scope.matchers:
         selection = series_selection_sql(
@@ -49,48 +69,61 @@ def _filter(layout: Layout, scope: Scope, params: Params) -> str:
     return " AND ".join(clauses)
 
 
-def series_count(client: Client, layout: Layout, scope: Scope) -> int:
+def series_stats(client: Client, layout: Layout, scope: Scope) -> tuple[int, int, int]:
+    """(series, earliest, latest sample time in ms) of the scope, from the series index.
+
+    The index records each series' first and last sample time as of the writes that (re)indexed
+    it, so `latest` can lag behind the newest samples; an empty scope answers Prometheus' values
+    for an empty head.
+    """
     params = Params()
     where = _filter(layout, scope, params)
-    sql = f"SELECT uniqExact(series_id) FROM {layout.labels_table} WHERE {where}"
-    return int(client.query(sql, parameters=params.values).result_rows[0][0])
+    count, first, last = client.query(
+        f"""SELECT count(), toUnixTimestamp64Milli(min(first_seen)),
+            toUnixTimestamp64Milli(max(last_seen))
+        FROM {layout.series_table} FINAL WHERE {where}""",
+        parameters=params.values,
+    ).result_rows[0]
+    if not count:
+        return 0, EMPTY_MIN_TIME, EMPTY_MAX_TIME
+    return int(count), int(first), int(last)
 
 
-def label_names(
-    client: Client, layout: Layout, scope: Scope
-) -> list[tuple[str, int, int]]:
-    """(label name, distinct values, series) per label name, most values first."""
+def label_names(client: Client, layout: Layout, scope: Scope) -> list[tuple[str, int]]:
+    """(label name, distinct values) per label name, most values first."""
     params = Params()
     where = _filter(layout, scope, params)
-    sql = f"""SELECT name, uniqExact(value) AS values, uniqExact(series_id) AS series
-        FROM {layout.labels_table} WHERE {where}
+    sql = f"""SELECT name, count() AS values FROM (
+            SELECT DISTINCT name, value FROM {layout.labels_table} WHERE {where})
         GROUP BY name ORDER BY values DESC, name"""
     rows = client.query(sql, parameters=params.values).result_rows
-    return [(str(name), int(values), int(series)) for name, values, series in rows]
+    return [(str(name), int(values)) for name, values in rows]
 
 
-def label_values(
-    client: Client, layout: Layout, scope: Scope, names: Sequence[str], limit: int
-) -> tuple[dict[str, tuple[int, int]], dict[str, list[tuple[str, int]]]]:
-    """Per label name: (distinct values, series), and the `limit` values with most series."""
+def name_stats(
+    client: Client, layout: Layout, scope: Scope, top: int, names: Sequence[str] | None = None
+) -> dict[str, NameStats]:
+    """Per label name (all, or `names`): values, series, value bytes and the `top` values."""
     params = Params()
     where = _filter(layout, scope, params)
-    wanted = params.add(list(names), "Array(String)")
-    inner = f"""SELECT name, value, uniqExact(series_id) AS series FROM {layout.labels_table}
-        WHERE {where} AND name IN {wanted} GROUP BY name, value"""
-    totals_sql = f"SELECT name, count(), sum(series) FROM ({inner}) GROUP BY name"
-    top_sql = (
-        f"SELECT name, value, series FROM ({inner}) "
-        f"ORDER BY name, series DESC, value LIMIT {params.add(limit, 'UInt64')} BY name"
-    )
-    totals = {
-        str(name): (int(count), int(series))
-        for name, count, series in client.query(totals_sql, parameters=params.values).result_rows
-    }
-    top: dict[str, list[tuple[str, int]]] = {}
-    for name, value, series in client.query(top_sql, parameters=params.values).result_rows:
-        top.setdefault(str(name), []).append((str(value), int(series)))
-    return totals, top
+    if names is not None:
+        where += f" AND name IN {params.add(sorted(set(names)), 'Array(String)')}"
+    # groupArraySorted keeps the smallest tuples: (-series, value) = most series first.
+    keep = params.add(max(1, top), "UInt64")
+    sql = f"""SELECT name, count(), sum(series), sum(length(value)),
+            groupArraySorted({keep})((-toInt64(series), value))
+        FROM (SELECT name, value, count() AS series FROM {layout.labels_table} FINAL
+              WHERE {where} GROUP BY name, value)
+        GROUP BY name"""
+    result = {}
+    for name, values, series, value_bytes, best in client.query(
+        sql, parameters=params.values
+    ).result_rows:
+        result[str(name)] = NameStats(
+            str(name), int(values), int(series), int(value_bytes),
+            [(str(value), -int(negated)) for negated, value in best][:top],
+        )
+    return result
 
 
 def active_series(
@@ -109,47 +142,33 @@ def active_series(
 
 def tsdb_status(client: Client, layout: Layout, scope: Scope, limit: int) -> dict[str, Any]:
     """Prometheus' `/api/v1/status/tsdb` statistics of the scope's series."""
-    params = Params()
-    where = _filter(layout, scope, params)
-    top = params.add(limit, "UInt64")
-    labels = layout.labels_table
+    series, min_time, max_time = series_stats(client, layout, scope)
+    stats = name_stats(client, layout, scope, limit)
 
-    def pairs(sql: str) -> list[dict[str, Any]]:
-        rows = client.query(sql, parameters=params.values).result_rows
-        return [{"name": str(name), "value": int(value)} for name, value in rows]
+    def ranked(key: Any) -> list[dict[str, Any]]:
+        ordered = sorted(stats.values(), key=lambda s: (-key(s), s.name))[:limit]
+        return [{"name": s.name, "value": int(key(s))} for s in ordered]
 
-    by_metric = pairs(
-        f"""SELECT value, uniqExact(series_id) AS c FROM {labels}
-        WHERE {where} AND name = '__name__' GROUP BY value ORDER BY c DESC, value LIMIT {top}"""
-    )
-    values_by_name = pairs(
-        f"""SELECT name, uniqExact(value) AS c FROM {labels} WHERE {where}
-        GROUP BY name ORDER BY c DESC, name LIMIT {top}"""
-    )
-    bytes_by_name = pairs(
-        f"""SELECT name, sum(length(value)) AS c FROM (
-            SELECT DISTINCT name, value FROM {labels} WHERE {where})
-        GROUP BY name ORDER BY c DESC, name LIMIT {top}"""
-    )
-    by_pair = pairs(
-        f"""SELECT concat(name, '=', value) AS pair, count() AS c FROM (
-            SELECT DISTINCT name, value, series_id FROM {labels} WHERE {where})
-        GROUP BY name, value ORDER BY c DESC, pair LIMIT {top}"""
-    )
-    series, label_pairs = client.query(
-        f"SELECT uniqExact(series_id), uniqExact(name, value) FROM {labels} WHERE {where}",
-        parameters=params.values,
-    ).result_rows[0]
+    # The overall top pairs are among the top pairs of each label name.
+    pairs = sorted(
+        ((f"{s.name}={value}", count) for s in stats.values() for value, count in s.top),
+        key=lambda pair: (-pair[1], pair[0]),
+    )[:limit]
+    metric = stats.get("__name__")
     return {
         "headStats": {
-            "numSeries": int(series),
-            "numLabelPairs": int(label_pairs),
-            "chunkCount": 0,
-            "minTime": 0,
-            "maxTime": 0,
+            "numSeries": series,
+            "numLabelPairs": sum(s.values for s in stats.values()),
+            # The gateway keeps samples in ClickHouse, not in chunks: a Prometheus head holds at
+            # least one (open) chunk per series, so that is what is reported.
+            "chunkCount": series,
+            "minTime": min_time,
+            "maxTime": max_time,
         },
-        "seriesCountByMetricName": by_metric,
-        "labelValueCountByLabelName": values_by_name,
-        "memoryInBytesByLabelName": bytes_by_name,
-        "seriesCountByLabelValuePair": by_pair,
+        "seriesCountByMetricName": [
+            {"name": value, "value": count} for value, count in (metric.top if metric else [])
+        ],
+        "labelValueCountByLabelName": ranked(lambda s: s.values),
+        "memoryInBytesByLabelName": ranked(lambda s: s.value_bytes),
+        "seriesCountByLabelValuePair": [{"name": name, "value": count} for name, count in pairs],
     }

@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.api import envelope
-from gateway.app_keys import CONFIG, LAYOUT, METRICS, RESOLVER, STORE
+from gateway.app_keys import CONFIG, LAYOUT, LIMITS, METRICS, RESOLVER, STORE
 from gateway.config import QueryConfig
 from gateway.errors import GatewayError
+from gateway.limits.read_limits import query_limits
 from gateway.model.duration import BadDuration, parse_api_duration, parse_duration_ms
 from gateway.promql import engine
 from gateway.promql.errors import BadData, QueryCanceled, QueryError, QueryTimeout
 from gateway.promql.result import MatrixValue, Result, VectorValue, to_prometheus_json
 from gateway.storage.clickhouse import StorageError
-from gateway.storage.sample_reader import ClickHouseSeriesSource, SelectLimits
+from gateway.storage.sample_reader import ClickHouseSeriesSource
 
 Params = dict[str, list[str]]
 
@@ -113,9 +114,7 @@ def _source(
     request: web.Request, tenant: str, options: engine.EngineOptions
 ) -> ClickHouseSeriesSource:
     config = request.app[CONFIG].query
-    limits = SelectLimits(
-        max_series=config.max_fetched_series_per_query, max_samples=options.max_samples
-    )
+    limits = query_limits(request.app[LIMITS].limits_for(tenant), tenant, config)
     return ClickHouseSeriesSource(request.app[STORE], request.app[LAYOUT], tenant, limits)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from gateway.model.labels import METRIC_NAME
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Every limit of one tenant; 0 (or empty) means unlimited."""
+    """Every limit of one tenant; 0 (or empty) means unlimited, None (null) not set."""
 
     max_global_series_per_user: int = 0
     """Active series the tenant may have (new series beyond it are refused, 400)."""
@@ -42,10 +42,18 @@ class Limits:
     max_values_per_label: dict[str, int] = field(default_factory=dict)
     """Distinct values a label name may have among the tenant's active series; 0 forbids it."""
     metric_budgets: dict[str, int] = field(default_factory=dict)
-    """Active series per metric name, overriding max_global_series_per_metric for that name."""
+    """Active series per metric name, replacing max_global_series_per_metric for that name;
+    0 = that metric is unlimited (a metric not named gets max_global_series_per_metric)."""
+    max_fetched_series_per_query: int | None = None
+    """Series one query may fetch (PromQL selector, remote-read query; 422 above); null = the
+    endpoint's setting (query.max_fetched_series_per_query, remote_read.max_series_per_query)."""
+    max_fetched_samples_per_query: int | None = None
+    """Samples one query may fetch (422 above); null = the endpoint's setting (query.max_samples,
+    remote_read.max_samples_per_query)."""
 
     def metric_limit(self, metric: str) -> int:
-        """The series budget of one metric name (its own budget, else the global one)."""
+        """The series budget of one metric name (its own budget, else the global one; 0 =
+        unlimited, the Limits convention: unlike a label budget, 0 does not forbid)."""
         return self.metric_budgets.get(metric, self.max_global_series_per_metric)
 
     @property
@@ -117,7 +125,16 @@ def _budgets(key: str, value: Any) -> dict[str, int]:
     }
 
 
-_PARSERS = {
+def _optional_count(key: str, value: Any) -> int | None:
+    return None if value is None else _count(key, value)
+
+
+OPTIONAL_LIMITS = frozenset({"max_fetched_series_per_query", "max_fetched_samples_per_query"})
+"""Limits whose default is null: the endpoint's own setting applies."""
+
+_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "max_fetched_series_per_query": _optional_count,
+    "max_fetched_samples_per_query": _optional_count,
     "ingestion_rate": _rate,
     "drop_labels": _names,
     "max_values_per_label": _budgets,
@@ -133,7 +150,8 @@ def parse_overrides(data: Any) -> dict[str, Any]:
     for key, value in data.items():
         if key not in LIMIT_NAMES:
             raise BadLimits(f"{key}: unknown limit (known: {', '.join(LIMIT_NAMES)})")
-        result[key] = _PARSERS.get(key, _count)(key, value)
+        parser = _PARSERS.get(key)
+        result[key] = parser(key, value) if parser else _count(key, value)
     return result
 
 

@@ -1,4 +1,5 @@
-"""The limits subsystem at run time: state, background sync with storage, gauges and warnings.
+"""The limits subsystem at run time: state and background sync with storage (gauges, warnings
+and departures: `gateway.limits.usage`).
 
 One instance per gateway process (a replica). On start it loads overrides and active series from
 storage; then, on intervals, it reloads overrides (admin API changes reach every replica within
@@ -12,45 +13,27 @@ import asyncio
 import logging
 import os
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config import Config
+from gateway.limits import override_store
 from gateway.limits import store as limits_store
 from gateway.limits.admission import Admission
 from gateway.limits.distinct import DistinctValues
 from gateway.limits.model import BadLimits, Limits
+from gateway.limits.override_store import StoredOverrides
 from gateway.limits.overrides import TenantLimits, load_overrides_file
 from gateway.limits.rate import RateLimiter
-from gateway.limits.tracker import ActiveSeriesTracker
-from gateway.metrics import TOP_METRICS_PER_TENANT, GatewayMetrics
+from gateway.limits.tracker import ActiveSeriesTracker, Activity
+from gateway.limits.usage import TenantUsage
+from gateway.metrics import GatewayMetrics
 from gateway.storage.clickhouse import ClickHouse, StorageError
 from gateway.storage.schema import Layout
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 EXPIRE_SECONDS = 60.0
-RATE_WINDOW_TICKS = 10
-WARN_LEVELS = (100, 80)
-
-
-@dataclass(slots=True)
-class TenantStats:
-    """What this replica saw of a tenant: stored samples and discards by reason."""
-
-    stored: int = 0
-    discarded: Counter[str] = field(default_factory=Counter)
-    history: deque[tuple[float, int]] = field(
-        default_factory=lambda: deque(maxlen=RATE_WINDOW_TICKS + 1)
-    )
-
-    def samples_per_second(self) -> float:
-        if len(self.history) < 2:
-            return 0.0
-        (start, first), (end, last) = self.history[0], self.history[-1]
-        return (last - first) / (end - start) if end > start else 0.0
 
 
 class LimitsService:
@@ -75,13 +58,17 @@ class LimitsService:
         self.label_values = DistinctValues()
         self.metadata_families = DistinctValues()
         self.rate = RateLimiter(share=config.server.workers)
-        self.stats: dict[str, TenantStats] = {}
+        self.usage = TenantUsage(
+            metrics, self.registry, self.tracker, self.label_values,
+            settings.active_series_window_seconds, clock,
+        )
+        self.stats = self.usage.stats
         self.loaded = False
         self.on_change: list[Callable[[str, Limits], None]] = []
         self._file_mtime: float | None = None
-        self._levels: dict[tuple[str, str], int] = {}
-        self._exported: set[str] = set()
         self._last: dict[str, float] = {}
+        self._new_series_writes: dict[str, asyncio.Future[None]] = {}
+        self._versions: dict[str, int] = {}
 
     @property
     def persist_resolution_minutes(self) -> int:
@@ -98,12 +85,8 @@ class LimitsService:
         )
 
     def record(self, tenant: str, stored: int, discarded: Mapping[str, int]) -> None:
-        """Count a request's stored samples and discards for the admin view."""
-        stats = self.stats.get(tenant)
-        if stats is None:
-            stats = self.stats[tenant] = TenantStats()
-        stats.stored += stored
-        stats.discarded.update(discarded)
+        """Count a write request's stored samples and discards for the admin view."""
+        self.usage.record(tenant, stored, discarded)
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -121,10 +104,36 @@ class LimitsService:
         )
 
     async def reload_overrides(self) -> None:
-        overrides = await self.store.run(
-            lambda client: limits_store.read_overrides(client, self.layout)
-        )
-        self._changed(self.registry.set_admin(overrides))
+        """Re-read every tenant's admin overrides; local changes newer than the read are kept."""
+        self.apply_stored_overrides(await self.fetch_overrides())
+
+    async def fetch_overrides(self) -> dict[str, StoredOverrides]:
+        layout = self.layout
+        return await self.store.run(lambda client: override_store.read_overrides(client, layout))
+
+    def apply_stored_overrides(self, stored: dict[str, StoredOverrides]) -> None:
+        """Take stored overrides whose version is at least the one this replica applied.
+
+        A reload whose storage read began before a change through this replica may finish
+        after it: the change's version is newer than anything that read saw, so it stays.
+        """
+        admin = {
+            tenant: overrides for tenant in self._versions
+            if (overrides := self.registry.admin_overrides(tenant))
+        }
+        for tenant, row in stored.items():
+            if row.version < self._versions.get(tenant, -1):
+                continue
+            self._versions[tenant] = row.version
+            if row.overrides:
+                admin[tenant] = row.overrides
+            else:
+                admin.pop(tenant, None)
+        self._changed(self.registry.set_admin(admin))
+
+    def admin_version(self, tenant: str) -> int:
+        """Version (ms) of the tenant's admin overrides this replica applied; -1 if none."""
+        return self._versions.get(tenant, -1)
 
     def reload_file(self) -> None:
         """Re-read the overrides file when its modification time changed."""
@@ -149,8 +158,12 @@ class LimitsService:
         self._changed(self.registry.set_file(overrides))
         log.info("limits overrides file %s loaded (%d tenants)", path, len(overrides))
 
-    def set_admin_overrides(self, tenant: str, overrides: dict[str, Any]) -> None:
-        """Apply an admin API change at once (other replicas pick it up on their next reload)."""
+    def set_admin_overrides(self, tenant: str, overrides: dict[str, Any], version: int) -> None:
+        """Apply an admin API change stored at `version` at once, unless a newer one is applied
+        (other replicas pick it up on their next reload)."""
+        if version < self._versions.get(tenant, -1):
+            return
+        self._versions[tenant] = version
         before = self.registry.for_tenant(tenant)
         self.registry.set_admin_tenant(tenant, overrides)
         if self.registry.for_tenant(tenant) != before:
@@ -164,10 +177,40 @@ class LimitsService:
 
     async def sync(self) -> None:
         """Persist last-seen minutes that moved on since the last sync."""
-        rows = self.tracker.unpersisted(self.persist_resolution_minutes)
+        await self._persist(self.tracker.unpersisted(self.persist_resolution_minutes))
+
+    async def persist_new_series(self, tenant: str) -> None:
+        """Persist the tenant's series this replica admitted that storage has no row of yet.
+
+        Readers of the activity table (the cardinality explorer) call it to see this replica's
+        own writes. It writes nothing in the steady state (no new series), and otherwise only the
+        rows the next sync would write anyway; concurrent callers share one write. A storage
+        failure is logged: the reader then sees counts up to one sync interval old.
+        """
+        pending = self._new_series_writes.get(tenant)
+        if pending is None:
+            rows = self.tracker.unpersisted(0, tenant=tenant, new_only=True)
+            if not rows:
+                return
+            pending = asyncio.ensure_future(self._persist(rows))
+            self._new_series_writes[tenant] = pending
+            pending.add_done_callback(lambda done: self._written(tenant, done))
+        try:
+            await asyncio.shield(pending)
+        except StorageError as exc:
+            log.warning("limits: cannot persist new series of tenant %r: %s", tenant, exc)
+
+    def _written(self, tenant: str, done: asyncio.Future[None]) -> None:
+        self._new_series_writes.pop(tenant, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every caller may have gone away
+
+    async def _persist(self, rows: list[Activity]) -> None:
         if rows:
-            layout = self.layout
-            await self.store.run(lambda client: limits_store.write_activity(client, layout, rows))
+            layout, window = self.layout, self.tracker.window_minutes
+            await self.store.run(
+                lambda client: limits_store.write_activity(client, layout, rows, window)
+            )
             self.tracker.mark_persisted(rows)
 
     async def reconcile(self) -> None:
@@ -248,49 +291,5 @@ class LimitsService:
     # -- gauges and warnings ------------------------------------------------------------------
 
     def export(self) -> None:
-        """Per-tenant gauges; warnings when a budget's use crosses 80% and 100%."""
-        now = self.clock()
-        tenants = set(self.tracker.tenants()) | self.registry.tenants_with_overrides()
-        m = self.metrics
-        for tenant in tenants:
-            active = self.tracker.count(tenant)
-            limit = self.registry.for_tenant(tenant).max_global_series_per_user
-            m.tenant_active_series.labels(tenant).set(active)
-            m.tenant_series_limit.labels(tenant).set(limit)
-            m.tenant_series_utilisation.labels(tenant).set(active / limit if limit else 0.0)
-            top = self.tracker.top_metric_counts(tenant, TOP_METRICS_PER_TENANT)
-            m.set_top_metrics(tenant, top)
-            self._warn(tenant, "max_global_series_per_user", active, limit)
-            self._warn_metrics(tenant)
-        for tenant in self._exported - tenants:
-            m.tenant_active_series.remove(tenant)
-            m.tenant_series_limit.remove(tenant)
-            m.tenant_series_utilisation.remove(tenant)
-            m.set_top_metrics(tenant, {})
-        self._exported = tenants
-        m.tracker_bytes.set(self.tracker.memory_bytes())
-        for stats in self.stats.values():
-            stats.history.append((now, stats.stored))
-
-    def _warn_metrics(self, tenant: str) -> None:
-        limits = self.registry.for_tenant(tenant)
-        if not (limits.max_global_series_per_metric or limits.metric_budgets):
-            return
-        for metric, count in self.tracker.metric_counts(tenant).items():
-            setting = (
-                f"metric_budgets.{metric}" if metric in limits.metric_budgets
-                else "max_global_series_per_metric"
-            )
-            self._warn(tenant, setting, count, limits.metric_limit(metric))
-
-    def _warn(self, tenant: str, budget: str, used: int, limit: int) -> None:
-        level = next((p for p in WARN_LEVELS if limit and used * 100 >= limit * p), 0)
-        key = (tenant, budget)
-        previous = self._levels.get(key, 0)
-        if level != previous:
-            self._levels[key] = level
-            if level > previous:
-                log.warning(
-                    'tenant "%s" uses %d%% of its budget %s (%d of %d series)',
-                    tenant, used * 100 // limit, budget, used, limit,
-                )
+        """Per-tenant gauges, budget warnings and departures (see `gateway.limits.usage`)."""
+        self.usage.export()

@@ -141,11 +141,11 @@ class ActiveSeriesTracker:
 
     def __init__(self, window_seconds: int, clock: Callable[[], float] = time.time) -> None:
         self.window_minutes = max(1, window_seconds // 60)
-        self._clock = clock
+        self.clock = clock
         self._tenants: dict[str, _TenantSeries] = {}
 
     def minute(self) -> int:
-        return int(self._clock() // 60)
+        return int(self.clock() // 60)
 
     def tenants(self) -> list[str]:
         return sorted(self._tenants)
@@ -237,17 +237,24 @@ class ActiveSeriesTracker:
             if not len(series.ids):
                 del self._tenants[tenant]
 
-    def unpersisted(self, resolution_minutes: int) -> list[Activity]:
-        """Series whose last-seen minute moved `resolution` past what storage has."""
+    def unpersisted(
+        self, resolution_minutes: int, tenant: str | None = None, new_only: bool = False
+    ) -> list[Activity]:
+        """Series whose last-seen minute moved `resolution` past what storage has.
+
+        With `new_only`, only series storage has no row of at all; `tenant` limits it to one.
+        """
         result = []
-        for tenant, series in self._tenants.items():
-            due = (series.persisted == 0) | (
-                series.minutes >= series.persisted + np.uint32(resolution_minutes)
-            )
+        for owner, series in self._tenants.items():
+            if tenant is not None and owner != tenant:
+                continue
+            due = series.persisted == 0
+            if not new_only:
+                due |= series.minutes >= series.persisted + np.uint32(resolution_minutes)
             if due.any():
                 result.append(
                     Activity(
-                        tenant, series.ids[due], series.minutes[due], series.metrics[due],
+                        owner, series.ids[due], series.minutes[due], series.metrics[due],
                         list(series.names),
                     )
                 )

@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from aiohttp import web
 
-from gateway.app_keys import CONFIG, LAYOUT, RESOLVER, STORE
-from gateway.config import RemoteReadConfig
+from gateway.app_keys import CONFIG, LAYOUT, LIMITS, RESOLVER, STORE
 from gateway.errors import Errors, GatewayError
+from gateway.limits.read_limits import remote_read_limits
 from gateway.model.matchers import BadMatcher, check_selector
 from gateway.model.series import SeriesData
 from gateway.remote import snappy
@@ -33,7 +33,7 @@ from gateway.remote.read_codec import (
     iter_chunked_frames,
 )
 from gateway.storage.clickhouse import StorageError
-from gateway.storage.sample_reader import SelectLimits, select_series
+from gateway.storage.sample_reader import select_series
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ async def read(request: web.Request) -> web.StreamResponse:
             check_selector(query.matchers)
         except BadMatcher as exc:
             raise GatewayError(Errors.BAD_READ_MATCHER, query=index, detail=exc) from None
-    limits = read_limits(settings)
+    limits = remote_read_limits(app[LIMITS].limits_for(tenant), tenant, settings)
 
     async def select(query: QuerySpec) -> list[SeriesData]:
         return await app[STORE].run(
@@ -75,16 +75,6 @@ async def read(request: web.Request) -> web.StreamResponse:
     return web.Response(
         body=payload,
         headers={"Content-Type": SAMPLES_CONTENT_TYPE, "Content-Encoding": "snappy"},
-    )
-
-
-def read_limits(settings: RemoteReadConfig) -> SelectLimits:
-    """Per-query caps of remote-read, named by their config keys in errors."""
-    return SelectLimits(
-        max_series=settings.max_series_per_query,
-        max_samples=settings.max_samples_per_query,
-        series_setting="remote_read.max_series_per_query",
-        samples_setting="remote_read.max_samples_per_query",
     )
 
 

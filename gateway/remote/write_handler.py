@@ -9,7 +9,7 @@ from gateway.errors import Errors, GatewayError
 from gateway.ingest.prepare import PreparedWrite, prepare
 from gateway.ingest.request_caps import SeriesCaps, check_count
 from gateway.limits import checks
-from gateway.limits.rate import retry_after_header
+from gateway.limits.rate import NEVER, retry_after_header
 from gateway.remote import snappy
 from gateway.remote.write_codec import DecodedWrite, decode_v1, decode_v2
 from gateway.storage.clickhouse import StorageError
@@ -84,10 +84,14 @@ async def write(request: web.Request) -> web.Response:
     prepared = prepare(decoded, tenant, app[KNOWN_SERIES], admission, caps)
     _count_received(request, decoded, prepared)
     limits.record(tenant, 0, prepared.discarded)
+    # The rate limit pays for stored samples: refused ones give their tokens back.
+    _refund(request, tenant, len(decoded.timestamps) - len(prepared.samples))
     if len(prepared.samples) or prepared.new_series or prepared.metadata:
         try:
             await app[BATCHER].submit(prepared)
         except StorageError as exc:
+            # The sender retries this body: charge it once, on the attempt that stores it.
+            _refund(request, tenant, len(prepared.samples))
             raise GatewayError(Errors.STORAGE_UNAVAILABLE, detail=str(exc)) from None
         app[KNOWN_SERIES].remember(tenant, prepared.new_keys)
     metrics = app[METRICS]
@@ -125,6 +129,15 @@ def _request_limits(
     wait = service.rate.take(tenant, samples, limits.ingestion_rate, limits.burst)
     if wait == 0.0:
         return None
+    if wait == NEVER:
+        # Waiting cannot help, so a 429 would stall a sender that retries it (Prometheus with
+        # retry_on_http_429) forever: refuse it for good.
+        error = GatewayError(
+            Errors.INGESTION_BURST_EXCEEDED, count=samples,
+            burst=f"{service.rate.capacity(limits.burst):g}", tenant=tenant,
+        )
+        _discard(request, tenant, error.reason, samples)
+        raise error
     retry = retry_after_header(wait)
     error = GatewayError(
         Errors.RATE_LIMITED, count=samples, rate=f"{limits.ingestion_rate:g}",
@@ -135,6 +148,13 @@ def _request_limits(
     return web.Response(
         status=error.status, text=error.message + "\n", headers={"Retry-After": retry}
     )
+
+
+def _refund(request: web.Request, tenant: str, samples: int) -> None:
+    service = request.app[LIMITS]
+    if samples > 0 and service.settings.enabled:
+        limits = service.limits_for(tenant)
+        service.rate.refund(tenant, samples, limits.ingestion_rate, limits.burst)
 
 
 def _discard(request: web.Request, tenant: str, reason: str, samples: int) -> None:

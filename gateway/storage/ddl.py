@@ -93,6 +93,16 @@ def _alter(qualified: str, on_cluster: str, actions: tuple[str, ...]) -> str:
     return f"ALTER TABLE {qualified}{on_cluster}\n" + ",\n".join(f"    {a}" for a in actions)
 
 
+def drop_table(name: str, database: str, cluster: str | None) -> list[str]:
+    """The statements that drop a table `create_table` made (both tables on a cluster)."""
+    if cluster is None:
+        return [f"DROP TABLE IF EXISTS {database}.{name} SYNC"]
+    return [
+        f"DROP TABLE IF EXISTS {database}.{name}{_on_cluster(cluster)} SYNC",
+        f"DROP TABLE IF EXISTS {database}.{name}{LOCAL_SUFFIX}{_on_cluster(cluster)} SYNC",
+    ]
+
+
 def _merge_tree(
     table: Table, qualified: str, on_cluster: str, engine: str, args: tuple[str, ...]
 ) -> str:

@@ -10,11 +10,15 @@ Tables (all keyed by tenant first):
   row per (series, timestamp); readers de-duplicate adjacent equal timestamps until merges do.
 - `metadata`: type/help/unit per metric family; `settings`: facts about the store (the shard
   count fixed at creation, the retention last applied), one row per write.
-- (v2) `active_series`: last-seen minute per series, written by the limits tracker so restarts and
-  replicas share active-series counts; `limits_overrides` / `limits_audit`: per-tenant limits set
-  through the admin API and every change to them.
+- (v2) `limits_overrides` / `limits_audit`: per-tenant limits set through the admin API and every
+  change to them. (v2 also created `active_series`, replaced in v4.)
 - (v3) `settings` keeps every row written (who wrote it, when), so that the first value written
   wins deterministically when two gateways create a store at once.
+- (v4) `series_activity`: last-seen minute per series, written by the limits tracker so restarts
+  and replicas share active-series counts. Partitioned by hour of the last-seen minute, so reads of
+  the active window prune older partitions, and each row carries the minute after which no gateway
+  needs it (`keep_until_minute`: last seen + the writer's window + a margin), which a TTL drops
+  whole parts by: the table holds about one window of series, however much the series churn.
 
 Each table is described once (`gateway.storage.ddl.Table`), each later change once
 (`gateway.storage.ddl.Alteration`), and both are rendered for the deployment: one node (embedded
@@ -37,9 +41,10 @@ from gateway.storage.ddl import (
     alter_table,
     create_database,
     create_table,
+    drop_table,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # xxHash64 over `name 0xFF value 0xFF ...` of the sorted labels: equals gateway.model.labels.
 SERIES_HASH_SQL = (
@@ -163,6 +168,7 @@ SETTINGS = Table(
     order_by="name",
     shard_by="cityHash64(name)",
 )
+# Schema version 2's activity table (dropped by version 4, which replaces it by SERIES_ACTIVITY).
 ACTIVE_SERIES = Table(
     name="active_series",
     columns=(
@@ -175,6 +181,26 @@ ACTIVE_SERIES = Table(
     order_by="(tenant, series_id)",
     shard_by=SERIES_SHARD_KEY,
 )
+SERIES_ACTIVITY = Table(
+    name="series_activity",
+    columns=(
+        ("tenant", "LowCardinality(String)"),
+        ("series_id", "UInt64"),
+        ("metric_name", "SimpleAggregateFunction(any, String)"),
+        ("last_seen_minute", "SimpleAggregateFunction(max, UInt32)"),
+        ("keep_until_minute", "SimpleAggregateFunction(max, UInt32)"),
+    ),
+    engine="AggregatingMergeTree",
+    # Rows of one series merge within an hour's partition only; readers take max() anyway.
+    partition_by="intDiv(last_seen_minute, 60)",
+    order_by="(tenant, series_id)",
+    ttl="toDateTime(toUInt32(keep_until_minute) * 60) DELETE",
+    settings=("ttl_only_drop_parts = 1", "merge_with_ttl_timeout = 3600"),
+    shard_by=SERIES_SHARD_KEY,
+)
+# Rows of the v2 table younger than this are copied into `series_activity` by the v4 migration
+# (the writers' windows are not known to the migration; a week covers any sensible window).
+_V2_ACTIVITY_KEEP_MINUTES = 7 * 24 * 60
 LIMITS_OVERRIDES = Table(
     name="limits_overrides",
     columns=(
@@ -242,6 +268,7 @@ def tables(layout: Layout) -> dict[int, tuple[Table, ...]]:
     return {
         1: (SERIES, SERIES_LABELS, *samples, METADATA, SETTINGS),
         2: (ACTIVE_SERIES, LIMITS_OVERRIDES, LIMITS_AUDIT),
+        4: (SERIES_ACTIVITY,),
     }
 
 
@@ -267,6 +294,24 @@ def alterations(layout: Layout) -> dict[int, tuple[Alteration, ...]]:
     return {3: (SETTINGS_WRITE_HISTORY,)}
 
 
+def _data_moves(layout: Layout) -> dict[int, list[str]]:
+    """Statements of a version beyond creating and altering tables (copies, drops)."""
+    keep = _V2_ACTIVITY_KEEP_MINUTES
+    return {
+        4: [
+            # Carry the v2 table's recent rows over (a restart must not reset budgets), then
+            # drop it: it only held activity derived from writes, and grew without bound.
+            f"INSERT INTO {layout.table('series_activity')} "
+            "(tenant, series_id, metric_name, last_seen_minute, keep_until_minute)\n"
+            "SETTINGS max_partitions_per_insert_block = 0\n"
+            "SELECT tenant, series_id, any(metric_name), max(last_seen_minute) AS minute, "
+            f"minute + {keep}\nFROM {layout.table('active_series')} GROUP BY tenant, series_id\n"
+            f"HAVING minute + {keep} >= intDiv(toUInt32(now()), 60)",
+            *drop_table(ACTIVE_SERIES.name, layout.database, layout.cluster),
+        ],
+    }
+
+
 def migrations(layout: Layout) -> dict[int, list[str]]:
     """DDL of each schema version; version N upgrades a store at version N-1."""
     result: dict[int, list[str]] = {}
@@ -282,6 +327,8 @@ def migrations(layout: Layout) -> dict[int, list[str]]:
             for change in changes
             for statement in alter_table(change, layout.database, layout.cluster)
         )
+    for version, statements in _data_moves(layout).items():
+        result.setdefault(version, []).extend(statements)
     return dict(sorted(result.items()))
 
 

@@ -18,6 +18,7 @@ def test_names_are_mimirs_plus_budgets() -> None:
         "max_label_names_per_series", "max_label_name_length", "max_label_value_length",
         "ingestion_rate", "ingestion_burst_size", "max_samples_per_request",
         "max_metadata_per_user", "drop_labels", "max_values_per_label", "metric_budgets",
+        "max_fetched_series_per_query", "max_fetched_samples_per_query",
     ):
         assert name in LIMIT_NAMES
 
@@ -37,6 +38,8 @@ def test_names_are_mimirs_plus_budgets() -> None:
         ({"drop_labels": [""]}, r"drop_labels\[0\]"),
         ({"max_values_per_label": {"pod": -5}}, "max_values_per_label.pod: must be >= 0"),
         ({"metric_budgets": [1]}, "metric_budgets: expected an object"),
+        ({"max_fetched_series_per_query": -1}, "max_fetched_series_per_query: must be >= 0"),
+        ({"max_fetched_samples_per_query": "x"}, "max_fetched_samples_per_query: expected"),
     ],
 )
 def test_bad_overrides_name_the_key(data: Any, words: str) -> None:
@@ -73,6 +76,16 @@ def test_config_defaults_and_validation() -> None:
     assert config.limits.defaults.max_values_per_label == {"pod": 5}
     with pytest.raises(ConfigError, match=r"limits\.defaults\.max_global_series_per_user"):
         load(None, {"limits.defaults.max_global_series_per_user": -1})
+    # Nullable limits: absent or null = not set (the endpoint's setting), else a count.
+    assert load(None, {}).limits.defaults.max_fetched_series_per_query is None
+    assert load(
+        None, {"limits.defaults.max_fetched_series_per_query": None}
+    ).limits.defaults.max_fetched_series_per_query is None
+    assert load(
+        None, {"limits.defaults.max_fetched_samples_per_query": 0}
+    ).limits.defaults.max_fetched_samples_per_query == 0
+    with pytest.raises(ConfigError, match=r"max_fetched_series_per_query: expected an integer"):
+        load(None, {"limits.defaults.max_fetched_series_per_query": "many"})
     with pytest.raises(ConfigError, match=r"admin\.token must be at least 16"):
         load(None, {"admin.token": "short"})
     with pytest.raises(ConfigError, match=r"admin\.token must differ"):

@@ -40,7 +40,7 @@ def test_migrate_creates_every_table_and_is_idempotent(session_store: ClickHouse
         "samples_1",
         "metadata",
         "settings",
-        "active_series",
+        "series_activity",
         "limits_overrides",
         "limits_audit",
     }

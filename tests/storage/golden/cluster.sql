@@ -112,6 +112,28 @@ ALTER TABLE metrics.settings ON CLUSTER metrics_cluster
     ADD COLUMN IF NOT EXISTS written_at DateTime64(6, 'UTC'),
     ADD COLUMN IF NOT EXISTS writer String;
 
+-- schema version 4
+CREATE TABLE IF NOT EXISTS metrics.series_activity_local ON CLUSTER metrics_cluster (
+    tenant LowCardinality(String),
+    series_id UInt64,
+    metric_name SimpleAggregateFunction(any, String),
+    last_seen_minute SimpleAggregateFunction(max, UInt32),
+    keep_until_minute SimpleAggregateFunction(max, UInt32)
+) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY intDiv(last_seen_minute, 60)
+ORDER BY (tenant, series_id)
+TTL toDateTime(toUInt32(keep_until_minute) * 60) DELETE
+SETTINGS ttl_only_drop_parts = 1, merge_with_ttl_timeout = 3600;
+CREATE TABLE IF NOT EXISTS metrics.series_activity ON CLUSTER metrics_cluster AS metrics.series_activity_local
+ENGINE = Distributed(metrics_cluster, metrics, series_activity_local, intHash64(series_id));
+INSERT INTO metrics.series_activity (tenant, series_id, metric_name, last_seen_minute, keep_until_minute)
+SETTINGS max_partitions_per_insert_block = 0
+SELECT tenant, series_id, any(metric_name), max(last_seen_minute) AS minute, minute + 10080
+FROM metrics.active_series GROUP BY tenant, series_id
+HAVING minute + 10080 >= intDiv(toUInt32(now()), 60);
+DROP TABLE IF EXISTS metrics.active_series ON CLUSTER metrics_cluster SYNC;
+DROP TABLE IF EXISTS metrics.active_series_local ON CLUSTER metrics_cluster SYNC;
+
 -- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
 -- (TTLs as read by: SELECT name, engine_full FROM clusterAllReplicas('metrics_cluster', system.tables) WHERE database = {database:String} AND has({tables:Array(String)}, name))
 ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster

@@ -89,6 +89,25 @@ ALTER TABLE metrics.settings
     MODIFY ORDER BY (name, written_at, writer),
     MODIFY SETTING non_replicated_deduplication_window = 1000;
 
+-- schema version 4
+CREATE TABLE IF NOT EXISTS metrics.series_activity (
+    tenant LowCardinality(String),
+    series_id UInt64,
+    metric_name SimpleAggregateFunction(any, String),
+    last_seen_minute SimpleAggregateFunction(max, UInt32),
+    keep_until_minute SimpleAggregateFunction(max, UInt32)
+) ENGINE = AggregatingMergeTree
+PARTITION BY intDiv(last_seen_minute, 60)
+ORDER BY (tenant, series_id)
+TTL toDateTime(toUInt32(keep_until_minute) * 60) DELETE
+SETTINGS ttl_only_drop_parts = 1, merge_with_ttl_timeout = 3600;
+INSERT INTO metrics.series_activity (tenant, series_id, metric_name, last_seen_minute, keep_until_minute)
+SETTINGS max_partitions_per_insert_block = 0
+SELECT tenant, series_id, any(metric_name), max(last_seen_minute) AS minute, minute + 10080
+FROM metrics.active_series GROUP BY tenant, series_id
+HAVING minute + 10080 >= intDiv(toUInt32(now()), 60);
+DROP TABLE IF EXISTS metrics.active_series SYNC;
+
 -- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
 -- (TTLs as read by: SELECT name, engine_full FROM system.tables WHERE database = {database:String} AND has({tables:Array(String)}, name))
 ALTER TABLE metrics.samples_0
