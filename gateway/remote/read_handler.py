@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # enough that the thread hop is cheap, small enough to keep memory flat while streaming.
 _ENCODE_GROUP_SAMPLES = 1 << 17
 
+SERIES_ONLY_HINT = "series"
+
 _Select = Callable[[QuerySpec], Awaitable[list[SeriesData]]]
 
 
@@ -62,9 +64,13 @@ async def read(request: web.Request) -> web.StreamResponse:
     limits = remote_read_limits(app[LIMITS].limits_for(tenant), tenant, settings)
 
     async def select(query: QuerySpec) -> list[SeriesData]:
+        # Prometheus hints "series" when it wants the series, not their samples (a remote-read
+        # behind its /api/v1/series): the sample tables are not read at all then.
+        wants_samples = query.hints is None or query.hints.func != SERIES_ONLY_HINT
         return await app[STORE].run(
             lambda client: select_series(
-                client, app[LAYOUT], tenant, query.matchers, query.start_ms, query.end_ms, limits
+                client, app[LAYOUT], tenant, query.matchers, query.start_ms, query.end_ms, limits,
+                with_samples=wants_samples,
             )
         )
 

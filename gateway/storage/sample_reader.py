@@ -34,8 +34,13 @@ def select_series(
     start_ms: int,
     end_ms: int,
     limits: SelectLimits = SelectLimits(),
+    with_samples: bool = True,
 ) -> list[SeriesData]:
-    """Series matching all matchers with their samples in [start_ms, end_ms], sorted by labels."""
+    """Series matching all matchers with their samples in [start_ms, end_ms], sorted by labels.
+
+    Without samples: the series seen in the range (as `/api/v1/series` finds them), each with
+    no samples, for a reader that wants the series only.
+    """
     params = Params()
     selection = series_selection_sql(
         layout.series_table, layout.labels_table, tenant, [matchers], start_ms, end_ms, params
@@ -52,6 +57,12 @@ def select_series(
     if not rows:
         return []
     labels_of = {int(sid): tuple(sorted(found.items())) for sid, found in rows}
+    if not with_samples:
+        no_time, no_value = np.empty(0, np.int64), np.empty(0, np.float64)
+        return sorted(
+            (SeriesData(labels, no_time, no_value) for labels in labels_of.values()),
+            key=lambda one: one.labels,
+        )
     series_ids, timestamps, values = _samples(
         client, layout, tenant, sorted(labels_of), start_ms, end_ms, limits
     )

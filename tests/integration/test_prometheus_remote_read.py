@@ -180,3 +180,15 @@ async def _compare(
             expected = await api(session, holder, "query_range", **params)
             actual = await api(session, reader, "query_range", **params)
             assert_same(f"{query} step {step}", expected, actual)
+    # Behind /api/v1/series Prometheus reads remotely with hints func "series" (no samples).
+    window = {"start": f"{first_ms / 1000:.3f}", "end": f"{last_ms / 1000:.3f}"}
+    for selector in ("gen_up", '{__name__=~"gen_.*", job="api"}'):
+        expected = await api(session, holder, "series", **{"match[]": selector}, **window)
+        actual = await api(session, reader, "series", **{"match[]": selector}, **window)
+        assert expected and sorted(map(sorted_items, actual)) == sorted(
+            map(sorted_items, expected)
+        ), selector
+
+
+def sorted_items(labels: dict[str, str]) -> Key:
+    return tuple(sorted(labels.items()))

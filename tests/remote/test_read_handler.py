@@ -315,3 +315,25 @@ async def test_empty_request_is_an_empty_response(gateway: RunningGateway) -> No
     assert status == 200 and samples_result(payload) == []
     status, _, payload = await remote_read(gateway, request_body([], [1]))
     assert status == 200 and payload == b""
+
+
+async def test_series_hint_answers_series_without_samples(gateway: RunningGateway) -> None:
+    """What Prometheus sends behind its /api/v1/series: hints func "series", no samples wanted."""
+    data = await load(gateway)
+    wanted = query(T0, T0 + COUNT * STEP, (EQ, "__name__", "up"), (EQ, "replica", "r1"))
+    wanted.hints.CopyFrom(pb.ReadHints(func="series", start_ms=T0, end_ms=T0 + COUNT * STEP))
+    status, _, payload = await remote_read(gateway, request_body([wanted]))
+    assert status == 200
+    names = [key for key, _ in expected(data, T0, T0 + COUNT * STEP, __name__="up", replica="r1")]
+    assert samples_result(payload) == [[(key, []) for key in names]]
+    # Streamed, a series without samples gets no frame, as from Prometheus' own TSDB.
+    status, _, payload = await remote_read(
+        gateway, request_body([wanted], [pb.ReadRequest.STREAMED_XOR_CHUNKS])
+    )
+    assert status == 200 and streamed_result(payload) == []
+    # Any other function hint still gets the samples.
+    wanted.hints.func = "rate"
+    status, _, payload = await remote_read(gateway, request_body([wanted]))
+    assert samples_result(payload) == [
+        expected(data, T0, T0 + COUNT * STEP, __name__="up", replica="r1")
+    ]
