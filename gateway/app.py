@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.api import admin, cardinality, health, metadata, query, series, status
-from gateway.api.query_guard import guard_queries
 from gateway.app_keys import (
     ADMIN_TOKEN,
     BATCHER,
@@ -50,7 +49,7 @@ def create_app(config: Config, worker: WorkerIdentity | None = None) -> web.Appl
     `worker` is set in a worker process of a multi-process gateway (see gateway.workers).
     """
     app = web.Application(
-        middlewares=[errors_and_timing, guard_queries],
+        middlewares=[errors_and_timing],
         # Bodies are read and size-checked by the handlers themselves.
         client_max_size=config.ingest.max_body_bytes + 1,
     )

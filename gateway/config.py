@@ -127,11 +127,11 @@ class QueryConfig:
     default_subquery_step: str = "1m"
     """Step of subqueries written without one (`x[1h:]`)."""
     max_query_bytes: int = 128 << 10
-    """Longest `query` or `match[]` text accepted (400 above); 0 = unlimited."""
+    """Longest PromQL text (`query`, `match[]`, `selector`) accepted (400 above); 0 = unlimited."""
     max_query_depth: int = 64
-    """Deepest bracket nesting of a `query` or `match[]` (400 above); 0 = unlimited."""
+    """Deepest bracket nesting of PromQL text (400 above); 0 = unlimited."""
     max_query_operators: int = 256
-    """Most operators in one `query` (400 above; parse time grows fast with more); 0 = off."""
+    """Most operators in one PromQL text (400 above; parse time grows fast with more); 0 = off."""
 
 
 @dataclass(frozen=True, slots=True)

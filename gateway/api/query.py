@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.api import envelope
+from gateway.api.query_guard import QueryBounds, guarded_text
 from gateway.app_keys import CONFIG, LAYOUT, METRICS, RESOLVER, STORE
 from gateway.config import QueryConfig
 from gateway.errors import GatewayError
@@ -48,7 +49,7 @@ async def _instant(request: web.Request) -> web.Response:
     common = await _common(request)
     now_ms = int(time.time() * 1000)
     at_ms = _time(common.params, "time", now_ms)
-    text = _query_text(common.params)
+    text = _query_text(request, common.params)
     source = _source(request, common.tenant, common.options)
     result = await _run(
         engine.instant_query(source, text, at_ms, common.options), common.options
@@ -74,7 +75,7 @@ async def _range(request: web.Request) -> web.Response:
             f"exceeded maximum resolution of {common.options.max_points_per_series:,} points "
             "per timeseries. Try decreasing the query resolution (?step=XX)"
         )
-    text = _query_text(params)
+    text = _query_text(request, params)
     source = _source(request, common.tenant, common.options)
     result = await _run(
         engine.range_query(source, text, start_ms, end_ms, step_ms, common.options),
@@ -128,8 +129,10 @@ async def _run(call: Awaitable[Result], options: engine.EngineOptions) -> Result
         raise QueryTimeout("query timed out in expression evaluation") from None
 
 
-def _query_text(params: Params) -> str:
-    return envelope.first(params, "query") or ""
+def _query_text(request: web.Request, params: Params) -> str:
+    """The `query` parameter, checked against the parser's bounds (the engine parses it)."""
+    text = envelope.first(params, "query") or ""
+    return guarded_text(text, "query", QueryBounds.of(request.app[CONFIG].query))
 
 
 def _required_time(params: Params, name: str) -> int:

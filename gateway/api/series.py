@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from gateway.api import envelope
+from gateway.api.query_guard import QueryBounds
 from gateway.api.selectors import parse_selector
-from gateway.app_keys import LAYOUT, RESOLVER, STORE
+from gateway.app_keys import CONFIG, LAYOUT, RESOLVER, STORE
 from gateway.model.matchers import BadMatcher, Matcher
 from gateway.storage import querier
 from gateway.storage.querier import TimeRange
@@ -23,8 +24,9 @@ async def _common(
     texts = params.get("match[]", [])
     if require_match and not texts:
         raise envelope.bad_param("no match[] parameter provided")
+    bounds = QueryBounds.of(request.app[CONFIG].query)
     try:
-        selectors = [parse_selector(text) for text in texts]
+        selectors = [parse_selector(text, bounds) for text in texts]
     except BadMatcher as exc:
         raise envelope.bad_param(str(exc)) from None
     start = envelope.parse_time_ms(envelope.first(params, "start"), "start", envelope.MIN_TIME_MS)
