@@ -28,7 +28,8 @@ _DEFAULT_AUDIT_LIMIT = 100
 
 def token_fingerprint(token: str) -> bytes:
     """What the app keeps of the admin token (empty when the admin API is off)."""
-    return hashlib.sha256(token.encode()).digest() if token else b""
+    # Header bytes that are not UTF-8 arrive as surrogate escapes: hash them as the bytes sent.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest() if token else b""
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -155,6 +156,8 @@ async def _change(
     service = request.app[LIMITS]
     old = service.registry.admin_overrides(tenant)
     actor = request.headers.get(ACTOR_HEADER, "").strip()[:_MAX_ACTOR] or "admin"
+    if not _is_text(actor):
+        raise GatewayError(Errors.BAD_LIMITS, detail=f"the {ACTOR_HEADER} header is not UTF-8 text")
     entry = limits_store.AuditEntry(
         at_ms=limits_store.now_ms(), tenant=tenant, actor=actor, remote=request.remote or "",
         action=action, old=overrides_json(old), new=overrides_json(overrides),
@@ -165,6 +168,15 @@ async def _change(
     )
     service.set_admin_overrides(tenant, overrides)
     return envelope.success(_limits_view(service, tenant))
+
+
+def _is_text(value: str) -> bool:
+    """Whether a header value is valid UTF-8 (other bytes arrive as surrogate escapes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 async def audit(request: web.Request) -> web.Response:
