@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.api import envelope
+from gateway.api.query_guard import is_parser_panic
 from gateway.app_keys import METRICS
 from gateway.errors import GatewayError
 from gateway.storage.clickhouse import StorageError
@@ -46,6 +47,14 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
+        status = 500
+        return _error_response(request, 500, "internal error (see the gateway log)", "internal")
+    except BaseException as exc:
+        # A Rust panic of promql-parser is a BaseException: without this, aiohttp drops the
+        # connection with no answer. Cancellation and interpreter exits still propagate.
+        if not is_parser_panic(exc):
+            raise
+        log.exception("parser panic on %s %s", request.method, request.path)
         status = 500
         return _error_response(request, 500, "internal error (see the gateway log)", "internal")
     finally:

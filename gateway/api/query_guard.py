@@ -112,12 +112,71 @@ def check_query(text: str, name: str, bounds: QueryBounds) -> None:
 
 
 def guarded_text(text: str, name: str, bounds: QueryBounds) -> str:
-    """`text` once it is within bounds, for callers that hand it to the PromQL engine."""
+    """`text` once it is within bounds and its times readable, for the PromQL engine.
+
+    The engine parses the text again (a few microseconds within the bounds); a syntax error
+    is left for it to report in its own words.
+    """
     check_query(text, name, bounds)
+    try:
+        expr = promql_parser.parse(text)
+    except (ValueError, RuntimeError):
+        return text
+    check_times(expr, name)
     return text
 
 
 def parse_promql(text: str, name: str, bounds: QueryBounds) -> promql_parser.Expr:
     """Parse `text` with promql-parser after checking it; parser errors raise ValueError."""
     check_query(text, name, bounds)
-    return promql_parser.parse(text)
+    expr = promql_parser.parse(text)
+    check_times(expr, name)
+    return expr
+
+
+_TIMES = ("at", "offset", "range", "step")
+_CHILDREN = ("expr", "lhs", "rhs", "param", "vector_selector")
+
+
+def check_times(expr: promql_parser.Expr, name: str) -> None:
+    """Raise a 400 when an `@`, offset, range or step of the AST cannot be represented.
+
+    promql-parser turns them into Python values only when read, and fails there: `@ 1e19`
+    raises ValueError, `@ 253402300800` OverflowError, and any negative `@` panics in Rust
+    (PanicException, a BaseException that would escape every handler and drop the
+    connection). Reading each one here turns all of them into a clean bad_data error.
+    """
+    stack: list[object] = [expr]
+    while stack:
+        node = stack.pop()
+        for attr in _TIMES:
+            _read_time(node, attr, name)
+        stack.extend(
+            child for attr in _CHILDREN if (child := getattr(node, attr, None)) is not None
+        )
+        if isinstance(node, promql_parser.Call):
+            stack.extend(node.args)
+
+
+def _read_time(node: object, attr: str, name: str) -> None:
+    # Not hasattr(): it would let the very errors this looks for escape.
+    try:
+        value = getattr(node, attr)
+        if attr == "at" and value is not None:
+            value.at  # noqa: B018 - reading converts it, which is what may fail
+    except AttributeError:
+        return  # this kind of node has no such time
+    except BaseException as exc:
+        if not (isinstance(exc, Exception) or is_parser_panic(exc)):
+            raise
+        what = "@ modifier" if attr == "at" else attr
+        raise GatewayError(
+            Errors.BAD_QUERY_PARAM,
+            detail=f'invalid parameter "{name}": the {what} is out of the supported range '
+            "(times from 1970 to 9999, durations within 292 years)",
+        ) from None
+
+
+def is_parser_panic(exc: BaseException) -> bool:
+    """A Rust panic inside promql-parser, raised as pyo3's PanicException (a BaseException)."""
+    return type(exc).__name__ == "PanicException" and type(exc).__module__ == "pyo3_runtime"

@@ -144,3 +144,26 @@ def test_the_parser_is_only_reached_through_the_guard() -> None:
     assert engine_users == {"gateway/api/query.py"}, engine_users
     query_api = (GATEWAY / "api" / "query.py").read_text()
     assert 'guarded_text(text, "query"' in query_api
+
+
+# promql-parser converts times when they are read: these raised ValueError/OverflowError (500)
+# or panicked in Rust (negative `@`: the connection dropped with no answer). Found by the fuzz
+# campaign of tests/fuzz/test_fuzz_promql_api.py.
+UNREADABLE_TIMES = [
+    "metric @ -1", "metric @ 1e19", "metric @ 253402300800", "x offset -1e18",
+    "rate(x[5m] @ -1)", "sum(x @ -5) by (a)", "x[5m:1m] @ -5", "1 + (x offset -1e18)",
+    "label_replace(x @ -1, 'a', 'b', 'c', 'd')", "max_over_time(x[1h:] @ 1e19)",
+]
+
+
+@pytest.mark.parametrize("text", UNREADABLE_TIMES)
+async def test_unreadable_times_are_bad_data(process_gateway: str, text: str) -> None:
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        for method, path, name, extra in PARSED[:3]:
+            params = [(name, text), *extra]
+            status, body = await _send(session, process_gateway, method, path, params)
+            assert status == 400, (path, text, body)
+            assert isinstance(body, dict) and body["errorType"] == "bad_data", body
+            assert "out of the supported range" in body["error"], body
+        async with session.get(process_gateway + "/-/healthy") as response:
+            assert response.status == 200
