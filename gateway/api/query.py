@@ -143,7 +143,7 @@ def _required_time(params: Params, name: str) -> int:
 
 def _time(params: Params, name: str, default: int) -> int:
     try:
-        return envelope.parse_time_ms(envelope.first(params, name), name, default)
+        return envelope.parse_eval_time_ms(envelope.first(params, name), name, default)
     except GatewayError as exc:
         raise BadData(exc.fields["detail"]) from None
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from aiohttp import web
 
+from gateway.api.envelope import STORABLE_MAX_MS, STORABLE_MIN_MS
 from gateway.app_keys import CONFIG, LAYOUT, RESOLVER, STORE
 from gateway.config import RemoteReadConfig
 from gateway.errors import Errors, GatewayError
@@ -62,9 +63,15 @@ async def read(request: web.Request) -> web.StreamResponse:
     limits = read_limits(settings)
 
     async def select(query: QuerySpec) -> list[SeriesData]:
+        # Prometheus sends any int64 range; past the storable range the SQL would see times
+        # DateTime64 cannot hold (and int64 extremes selected nothing), so clamp to it.
+        start_ms = max(STORABLE_MIN_MS, min(STORABLE_MAX_MS, query.start_ms))
+        end_ms = max(STORABLE_MIN_MS, min(STORABLE_MAX_MS, query.end_ms))
+        if query.end_ms < query.start_ms:
+            return []
         return await app[STORE].run(
             lambda client: select_series(
-                client, app[LAYOUT], tenant, query.matchers, query.start_ms, query.end_ms, limits
+                client, app[LAYOUT], tenant, query.matchers, start_ms, end_ms, limits
             )
         )
 

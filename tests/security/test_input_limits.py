@@ -195,8 +195,15 @@ async def test_time_ranges_and_steps_are_bounded(capped: RunningGateway) -> None
     for params in ([("start", "inf")], [("end", "x")], [("limit", "-1")], [("limit", "1e99")]):
         status, body = await call(capped, "GET", "/api/v1/labels", params=params)
         assert status == 400, (params, body)
+    # Beyond any Prometheus time: refused (tests/security/test_time_ranges.py has the rest).
     status, body = await call(
         capped, "GET", "/api/v1/labels", params=[("start", "-1e300"), ("end", "1e300")]
+    )
+    assert status == 400, body
+    status, body = await call(
+        capped, "GET", "/api/v1/labels",
+        params=[("start", "-292273086-05-16T16:47:06Z"),
+                ("end", "292277025-08-18T07:12:54.999999999Z")],
     )
     assert status == 200, body
 
