@@ -156,6 +156,8 @@ class LimitsConfig:
 class AdminConfig:
     token: str = ""
     """Bearer token of the admin API (also --admin-token or GATEWAY_ADMIN_TOKEN); empty = off."""
+    max_body_bytes: int = 1 << 20
+    """Largest JSON body of an admin PUT/PATCH (413 above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,6 +420,7 @@ def _validate_limits(config: Config) -> None:
     _require(
         not token or len(token) >= 16, "admin.token must be at least 16 characters long"
     )
+    _require(config.admin.max_body_bytes > 0, "admin.max_body_bytes must be > 0")
     _require(
         not token or all(token != cred.bearer_token for cred in config.auth.tenants),
         "admin.token must differ from every tenant's bearer_token",

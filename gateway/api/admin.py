@@ -14,11 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api import envelope
-from gateway.app_keys import ADMIN_TOKEN, LAYOUT, LIMITS, STORE
+from gateway.app_keys import ADMIN_TOKEN, CONFIG, LAYOUT, LIMITS, STORE
 from gateway.errors import Errors, GatewayError
 from gateway.limits import store as limits_store
 from gateway.limits.model import LIMIT_NAMES, BadLimits, overrides_json, parse_overrides
 from gateway.limits.service import LimitsService
+from gateway.remote.read_handler import read_limited_body
 from gateway.tenancy import tenant_problem
 
 ACTOR_HEADER = "X-Admin-User"
@@ -106,8 +107,11 @@ async def get_limits(request: web.Request) -> web.Response:
 
 
 async def _body(request: web.Request) -> Any:
+    """The JSON body, refused (413) past `admin.max_body_bytes` before it is buffered."""
+    limit = request.app[CONFIG].admin.max_body_bytes
+    data = await read_limited_body(request, limit, "admin.max_body_bytes")
     try:
-        return json.loads(await request.read() or b"null")
+        return json.loads(data or b"null")
     except ValueError as exc:
         raise GatewayError(Errors.BAD_LIMITS, detail=f"the body is not JSON: {exc}") from None
 
