@@ -44,6 +44,8 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
         status = exc.status
         if exc.status >= 400 and _wants_json(request.path):
             return _error_response(request, exc.status, exc.reason, "http")
+        if exc.status >= 400:
+            count_rejection(request, "http", exc.status)  # answered by aiohttp as it is
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
@@ -65,8 +67,13 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
         ).observe(time.perf_counter() - started)
 
 
-def _error_response(request: web.Request, status: int, message: str, reason: str) -> web.Response:
+def count_rejection(request: web.Request, reason: str, status: int) -> None:
+    """Count one request answered with an error; every error answer passes here once."""
     request.app[METRICS].rejected_requests.labels(reason, str(status)).inc()
+
+
+def _error_response(request: web.Request, status: int, message: str, reason: str) -> web.Response:
+    count_rejection(request, reason, status)
     if _wants_json(request.path):
         return envelope.error(status, message)
     headers = {"WWW-Authenticate": 'Bearer realm="metrics-gateway"'} if status == 401 else None

@@ -15,6 +15,7 @@ from gateway.api.query_guard import QueryBounds, guarded_text
 from gateway.app_keys import CONFIG, LAYOUT, METRICS, RESOLVER, STORE
 from gateway.config import QueryConfig
 from gateway.errors import GatewayError
+from gateway.middleware import count_rejection
 from gateway.model.duration import BadDuration, parse_api_duration, parse_duration_ms
 from gateway.promql import engine
 from gateway.promql.errors import BadData, QueryCanceled, QueryError, QueryTimeout
@@ -23,6 +24,13 @@ from gateway.storage.clickhouse import StorageError
 from gateway.storage.sample_reader import ClickHouseSeriesSource, SelectLimits
 
 Params = dict[str, list[str]]
+# The `reason` of gateway_rejected_requests_total for each query errorType.
+_REJECTION_REASONS = {
+    "bad_data": "bad_query",
+    "execution": "query_execution",
+    "timeout": "query_timeout",
+    "canceled": "canceled",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +191,7 @@ async def _measured(
         except QueryError as exc:
             response = envelope.error(exc.status, exc.message, exc.error_type)
             error_type = exc.error_type
+            count_rejection(request, _REJECTION_REASONS.get(error_type, "internal"), exc.status)
         status = response.status
         return response
     except GatewayError as exc:

@@ -11,6 +11,7 @@ from gateway.api import envelope
 from gateway.api.query_guard import QueryBounds
 from gateway.api.selectors import parse_selector
 from gateway.app_keys import CONFIG, LAYOUT, RESOLVER, STORE
+from gateway.middleware import count_rejection
 from gateway.model.matchers import BadMatcher, Matcher
 from gateway.storage import querier
 from gateway.storage.querier import TimeRange
@@ -78,6 +79,7 @@ async def label_values(request: web.Request) -> web.Response:
 
 async def method_not_allowed(request: web.Request) -> web.Response:
     """What Prometheus' router answers to POST on a GET-only endpoint: plain text, not JSON."""
+    count_rejection(request, "http", 405)
     return web.Response(status=405, text="Method Not Allowed\n", headers={"Allow": "GET, OPTIONS"})
 
 
