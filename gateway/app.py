@@ -100,7 +100,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     store = ClickHouse.for_config(config.storage)
     app[STORE] = store
     layout = app[LAYOUT]
-    readiness = Readiness(store, layout, app[METRICS])
+    readiness = Readiness(store, layout, app[METRICS], config.storage.min_free_bytes)
     app[READINESS] = readiness
 
     async def sink(batch: WriteBatch) -> None:

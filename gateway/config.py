@@ -52,6 +52,8 @@ class StorageConfig:
     """With an https:// DSN, verify the server's certificate."""
     ca_cert: str = ""
     """With an https:// DSN, a PEM file of the CA that signed the server's certificate."""
+    min_free_bytes: int = 16 << 20
+    """Embedded mode: not ready (writes 503) while the data directory's disk has less free."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +317,7 @@ def _finish(config: Config) -> Config:
     _require(1 <= storage.sample_shards <= 256, "storage.sample_shards must be 1..256")
     _require(storage.retention_days >= 0, "storage.retention_days must be >= 0")
     _require(1 <= storage.threads <= 64, "storage.threads must be 1..64")
+    _require(storage.min_free_bytes >= 0, "storage.min_free_bytes must be >= 0")
     _require(
         _is_identifier(storage.database),
         f"storage.database (or the DSN's path) {storage.database!r} must be an identifier",

@@ -89,6 +89,7 @@ async def write(request: web.Request) -> web.Response:
         try:
             await app[BATCHER].submit(prepared)
         except StorageError as exc:
+            app[READINESS].note_write_failure(exc)
             raise GatewayError(Errors.STORAGE_UNAVAILABLE, detail=str(exc)) from None
         app[KNOWN_SERIES].remember(tenant, prepared.new_keys)
     metrics = app[METRICS]

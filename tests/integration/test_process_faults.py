@@ -8,10 +8,12 @@ the rows on disk from a fresh process. Every sample that got a 2xx must be there
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,9 +28,14 @@ SERIES_PER_REQUEST = 200
 T0 = 1_700_000_000_000
 
 
-def start(data_dir: Path, port: int, log: BinaryIO, *extra: str) -> subprocess.Popen[bytes]:
+def start(
+    data_dir: Path, port: int, log: BinaryIO, *extra: str, prefix: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """The gateway as its own process (`prefix` runs it through e.g. setpriv as another user)."""
     return subprocess.Popen(
         [
+            *prefix,
             sys.executable,
             "-m",
             "gateway",
@@ -44,6 +51,7 @@ def start(data_dir: Path, port: int, log: BinaryIO, *extra: str) -> subprocess.P
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
 
 
