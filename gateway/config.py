@@ -119,7 +119,8 @@ class QueryConfig:
     lookback_delta: str = "5m"
     """How far back an instant selector looks for the latest sample (a Prometheus duration)."""
     timeout: str = "2m"
-    """Longest a query may run; a request's smaller `timeout` parameter wins (503 after)."""
+    """Longest a read may run (PromQL, series, labels, metadata, cardinality, remote-read;
+    503 after); a query's smaller `timeout` parameter wins."""
     max_samples: int = 50_000_000
     """Most samples one query may hold in memory at once (422 above)."""
     max_points_per_series: int = 11_000

@@ -21,6 +21,7 @@ from gateway.api.envelope import STORABLE_MAX_MS, STORABLE_MIN_MS
 from gateway.app_keys import CONFIG, LAYOUT, RESOLVER, STORE
 from gateway.config import RemoteReadConfig
 from gateway.errors import Errors, GatewayError
+from gateway.model.duration import parse_duration_ms
 from gateway.model.matchers import BadMatcher, check_selector
 from gateway.model.series import SeriesData
 from gateway.remote import snappy
@@ -61,6 +62,7 @@ async def read(request: web.Request) -> web.StreamResponse:
         except BadMatcher as exc:
             raise GatewayError(Errors.BAD_READ_MATCHER, query=index, detail=exc) from None
     limits = read_limits(settings)
+    timeout = parse_duration_ms(app[CONFIG].query.timeout) / 1000
 
     async def select(query: QuerySpec) -> list[SeriesData]:
         # Prometheus sends any int64 range; past the storable range the SQL would see times
@@ -69,11 +71,17 @@ async def read(request: web.Request) -> web.StreamResponse:
         end_ms = max(STORABLE_MIN_MS, min(STORABLE_MAX_MS, query.end_ms))
         if query.end_ms < query.start_ms:
             return []
-        return await app[STORE].run(
-            lambda client: select_series(
-                client, app[LAYOUT], tenant, query.matchers, start_ms, end_ms, limits
-            )
-        )
+        try:
+            async with asyncio.timeout(timeout):
+                return await app[STORE].run(
+                    lambda client: select_series(
+                        client, app[LAYOUT], tenant, query.matchers, start_ms, end_ms, limits
+                    )
+                )
+        except TimeoutError:
+            raise GatewayError(
+                Errors.READ_TIMEOUT, seconds=timeout, setting="query.timeout"
+            ) from None
 
     if spec.response_type is ResponseType.STREAMED_XOR_CHUNKS:
         return await _stream(request, spec.queries, select, settings.max_bytes_in_frame)
