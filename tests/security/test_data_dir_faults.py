@@ -75,6 +75,17 @@ async def write(url: str, number: int) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+async def write_retrying(url: str, number: int) -> tuple[int, str]:
+    """As a sender does: retry on 503 (right after recovery the active series may still be
+    loading: `limits-not-loaded`), for at most RECOVERY_SECONDS."""
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while True:
+        status, text = await write(url, number)
+        if status != 503 or time.monotonic() > deadline:
+            return status, text
+        await asyncio.sleep(0.5)
+
+
 async def ready(url: str) -> tuple[int, str]:
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.get(
         url + "/-/ready"
@@ -136,7 +147,7 @@ async def test_read_only_data_dir_at_start_up(scratch: Path) -> None:
             assert status == 503 and "not writable" in text, (status, text)
             parent.chmod(0o777)
             await wait_until(url, process, 200)
-            status, text = await write(url, 2)
+            status, text = await write_retrying(url, 2)
             assert status == 204, text
             assert await stored_numbers(url) == ["2"]
         finally:
@@ -156,7 +167,7 @@ async def test_data_dir_made_read_only_while_writing(scratch: Path) -> None:
         process = start(data, port, log, prefix=AS_NOBODY, env={"HOME": str(scratch)})
         try:
             await wait_ready(url, process)
-            assert (await write(url, 1))[0] == 204
+            assert (await write_retrying(url, 1))[0] == 204
             _chmod_tree(data, remove=stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
             status, text = await write(url, 2)
             assert status == 503, text
@@ -165,7 +176,7 @@ async def test_data_dir_made_read_only_while_writing(scratch: Path) -> None:
             assert status == 503 and "not writable" in text, text
             _chmod_tree(data, add=stat.S_IWUSR)
             await wait_until(url, process, 200)
-            status, text = await write(url, 2)  # the sender's retry
+            status, text = await write_retrying(url, 2)  # the sender's retry
             assert status == 204, text
             assert await stored_numbers(url) == ["1", "2"]
         finally:
@@ -197,7 +208,7 @@ async def test_full_disk(small_disk: Path) -> None:
         process = start(data, port, log)
         try:
             await wait_ready(url, process)
-            assert (await write(url, 1))[0] == 204
+            assert (await write_retrying(url, 1))[0] == 204
             with filler.open("wb") as out:
                 try:
                     while True:
@@ -212,7 +223,7 @@ async def test_full_disk(small_disk: Path) -> None:
             assert "storage.min_free_bytes" in text or "space" in text, text
             filler.unlink()
             await wait_until(url, process, 200)
-            status, text = await write(url, 2)
+            status, text = await write_retrying(url, 2)
             assert status == 204, text
             assert await stored_numbers(url) == ["1", "2"]
         finally:
