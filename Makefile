@@ -1,5 +1,5 @@
-# metrics-gateway: `make run` starts the gateway, `make test` runs the tests but the slow ones,
-# `make test-all` runs those too.
+# metrics-gateway: `make run` starts the gateway, `make test` runs every test, the slow soak test
+# too (CI runs it; `pytest -m "not slow"` skips the soak for a quicker local run).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,11 +26,10 @@ prometheus:
 	@systemctl disable --now prometheus >/dev/null 2>&1 || true
 
 test: $(STAMP) prometheus lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -rs
 
-# Everything `make test` runs, then the slow tests (the soak test, ~2.5 minutes).
+# The same as `make test` (kept for scripts that call it).
 test-all: test
-	$(BIN)/python -m pytest -q -m slow -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests benchmarks
@@ -46,7 +45,8 @@ proto: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 
-# A long property-based fuzz campaign of the decoders (FUZZ_EXAMPLES per test; see docs/reliability.md).
+# A long property-based fuzz campaign of the decoders and the PromQL front door (FUZZ_EXAMPLES per
+# test; see docs/reliability.md).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=campaign FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 

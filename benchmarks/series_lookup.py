@@ -27,9 +27,10 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
+from gateway.api.query_guard import QueryBounds
 from gateway.api.selectors import parse_selector
 from gateway.app import create_app
-from gateway.config import load
+from gateway.config import QueryConfig, load
 from gateway.model.labels import Labels, series_hash
 from gateway.storage.clickhouse import ClickHouse, Client, migrate
 from gateway.storage.querier import TimeRange, find_series, label_names, label_values
@@ -169,7 +170,7 @@ def main() -> None:
             print(f"loaded {args.series} series in {seconds:.1f} s into {directory}")
         window = TimeRange(T0 - 3_600_000, T0 + 3_600_000)
         for selector in SELECTORS:
-            matchers = parse_selector(selector)
+            matchers = parse_selector(selector, QueryBounds.of(QueryConfig()))
             median, best, cpu, found = timed(args.repeat, lambda m=matchers: store.run_sync(
                 lambda client: find_series(client, layout, TENANT, [m], window, 0)))
             report("find_series", selector, median, best, len(found), cpu)

@@ -12,7 +12,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api import admin, cardinality, health, metadata, query, series, status
-from gateway.api.query_guard import guard_queries
 from gateway.app_keys import (
     ADMIN_TOKEN,
     BATCHER,
@@ -61,7 +60,7 @@ def create_app(config: Config, worker: WorkerIdentity | None = None) -> web.Appl
     `worker` is set in a worker process of a multi-process gateway (see gateway.workers).
     """
     app = web.Application(
-        middlewares=[errors_and_timing, guard_queries],
+        middlewares=[errors_and_timing],
         # Bodies are read and size-checked by the handlers themselves.
         client_max_size=config.ingest.max_body_bytes + 1,
     )
@@ -112,7 +111,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     store = ClickHouse.for_config(config.storage)
     app[STORE] = store
     layout = app[LAYOUT]
-    readiness = Readiness(store, layout, app[METRICS])
+    readiness = Readiness(store, layout, app[METRICS], config.storage.min_free_bytes)
     app[READINESS] = readiness
 
     async def sink(batch: WriteBatch) -> None:

@@ -61,6 +61,8 @@ class StorageConfig:
     server_hostname: str = ""
     """With an https:// DSN, the name sent as SNI and checked in the server's certificate, when
     it differs from the DSN's host (a tunnel, a proxy, an IP address)."""
+    min_free_bytes: int = 16 << 20
+    """Embedded mode: not ready (writes 503) while the data directory's disk has less free."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,8 @@ class QueryConfig:
     lookback_delta: str = "5m"
     """How far back an instant selector looks for the latest sample (a Prometheus duration)."""
     timeout: str = "2m"
-    """Longest a query may run; a request's smaller `timeout` parameter wins (503 after)."""
+    """Longest a read may run (PromQL, series, labels, metadata, cardinality, remote-read;
+    503 after); a query's smaller `timeout` parameter wins."""
     max_samples: int = 50_000_000
     """Most samples one query may hold in memory at once (422 above)."""
     max_points_per_series: int = 11_000
@@ -136,11 +139,11 @@ class QueryConfig:
     default_subquery_step: str = "1m"
     """Step of subqueries written without one (`x[1h:]`)."""
     max_query_bytes: int = 128 << 10
-    """Longest `query` or `match[]` text accepted (400 above); 0 = unlimited."""
+    """Longest PromQL text (`query`, `match[]`, `selector`) accepted (400 above); 0 = unlimited."""
     max_query_depth: int = 64
-    """Deepest bracket nesting of a `query` or `match[]` (400 above); 0 = unlimited."""
+    """Deepest bracket nesting of PromQL text (400 above); 0 = unlimited."""
     max_query_operators: int = 256
-    """Most operators in one `query` (400 above; parse time grows fast with more); 0 = off."""
+    """Most operators in one PromQL text (400 above; parse time grows fast with more); 0 = off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,8 @@ class LimitsConfig:
 class AdminConfig:
     token: str = ""
     """Bearer token of the admin API (also --admin-token or GATEWAY_ADMIN_TOKEN); empty = off."""
+    max_body_bytes: int = 1 << 20
+    """Largest JSON body of an admin PUT/PATCH (413 above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +338,7 @@ def _finish(config: Config) -> Config:
     _require(1 <= storage.sample_shards <= 256, "storage.sample_shards must be 1..256")
     _require(storage.retention_days >= 0, "storage.retention_days must be >= 0")
     _require(1 <= storage.threads <= 64, "storage.threads must be 1..64")
+    _require(storage.min_free_bytes >= 0, "storage.min_free_bytes must be >= 0")
     _require(
         _is_identifier(storage.database),
         f"storage.database (or the DSN's path) {storage.database!r} must be an identifier",
@@ -470,6 +476,7 @@ def _validate_limits(config: Config) -> None:
     _require(
         not token or len(token) >= 16, "admin.token must be at least 16 characters long"
     )
+    _require(config.admin.max_body_bytes > 0, "admin.max_body_bytes must be > 0")
     _require(
         not token or all(token != cred.bearer_token for cred in config.auth.tenants),
         "admin.token must differ from every tenant's bearer_token",

@@ -225,6 +225,11 @@ class Errors(Enum):
         "storage-unavailable", "storage", 503,
         "storage unavailable, retry later: {detail}",
     )
+    READ_TIMEOUT = ErrorKind(
+        "read-timeout", "storage", 503,
+        "the request did not finish within {seconds:g} s ({setting}): storage is slow or the "
+        "request selects too much; retry later or narrow it",
+    )
     SHUTTING_DOWN = ErrorKind(
         "shutting-down", "storage", 503, "the gateway is shutting down, retry later"
     )

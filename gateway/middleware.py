@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -9,8 +10,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.api import envelope
-from gateway.app_keys import METRICS
-from gateway.errors import GatewayError
+from gateway.api.query_guard import is_parser_panic
+from gateway.app_keys import CONFIG, METRICS
+from gateway.errors import Errors, GatewayError
+from gateway.model.duration import parse_duration_ms
 from gateway.storage.clickhouse import StorageError
 
 log = logging.getLogger(__name__)
@@ -18,6 +21,8 @@ log = logging.getLogger(__name__)
 # Paths answered in the Prometheus JSON envelope; the remote protocols answer plain text.
 _JSON_PREFIX = "/api/v1/"
 _TEXT_PATHS = ("/api/v1/write", "/api/v1/push", "/api/v1/read")
+# "/api/v1/query" covers query_range too (and query_exemplars, which reads no storage).
+_OWN_TIMEOUT = ("/api/v1/query", "/api/v1/admin/")
 
 
 def _wants_json(path: str) -> bool:
@@ -29,7 +34,17 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
     started = time.perf_counter()
     status = 500
     try:
-        response = await handler(request)
+        seconds = _read_timeout(request)
+        if seconds is None:
+            response = await handler(request)
+        else:
+            try:
+                async with asyncio.timeout(seconds):
+                    response = await handler(request)
+            except TimeoutError:
+                raise GatewayError(
+                    Errors.READ_TIMEOUT, seconds=seconds, setting="query.timeout"
+                ) from None
         status = response.status
         return response
     except GatewayError as exc:
@@ -43,9 +58,19 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
         status = exc.status
         if exc.status >= 400 and _wants_json(request.path):
             return _error_response(request, exc.status, exc.reason, "http")
+        if exc.status >= 400:
+            count_rejection(request, "http", exc.status)  # answered by aiohttp as it is
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
+        status = 500
+        return _error_response(request, 500, "internal error (see the gateway log)", "internal")
+    except BaseException as exc:
+        # A Rust panic of promql-parser is a BaseException: without this, aiohttp drops the
+        # connection with no answer. Cancellation and interpreter exits still propagate.
+        if not is_parser_panic(exc):
+            raise
+        log.exception("parser panic on %s %s", request.method, request.path)
         status = 500
         return _error_response(request, 500, "internal error (see the gateway log)", "internal")
     finally:
@@ -56,8 +81,23 @@ async def errors_and_timing(request: web.Request, handler: Handler) -> web.Strea
         ).observe(time.perf_counter() - started)
 
 
-def _error_response(request: web.Request, status: int, message: str, reason: str) -> web.Response:
+def count_rejection(request: web.Request, reason: str, status: int) -> None:
+    """Count one request answered with an error; every error answer passes here once."""
     request.app[METRICS].rejected_requests.labels(reason, str(status)).inc()
+
+
+def _read_timeout(request: web.Request) -> float | None:
+    """`query.timeout` for the JSON read endpoints, so slow storage answers a 503 instead of
+    hanging. The query API applies it (and its `timeout` parameter) itself; admin calls change
+    state and remote protocols set their own (see remote-read's `select`)."""
+    path = request.path
+    if not _wants_json(path) or path.startswith(_OWN_TIMEOUT):
+        return None
+    return parse_duration_ms(request.app[CONFIG].query.timeout) / 1000
+
+
+def _error_response(request: web.Request, status: int, message: str, reason: str) -> web.Response:
+    count_rejection(request, reason, status)
     if _wants_json(request.path):
         return envelope.error(status, message)
     headers = {"WWW-Authenticate": 'Bearer realm="metrics-gateway"'} if status == 401 else None

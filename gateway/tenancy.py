@@ -39,7 +39,8 @@ def tenant_problem(tenant: str) -> str | None:
 
 
 def _fingerprint(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
+    # Header bytes that are not UTF-8 arrive as surrogate escapes: hash them as the bytes sent.
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
 
 
 class TenantResolver:

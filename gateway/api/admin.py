@@ -15,11 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api import envelope
-from gateway.app_keys import ADMIN_TOKEN, LAYOUT, LIMITS, STORE
+from gateway.app_keys import ADMIN_TOKEN, CONFIG, LAYOUT, LIMITS, STORE
 from gateway.errors import Errors, GatewayError
 from gateway.limits import override_store
 from gateway.limits.model import LIMIT_NAMES, BadLimits, overrides_json, parse_overrides
 from gateway.limits.service import LimitsService
+from gateway.remote.read_handler import read_limited_body
 from gateway.tenancy import tenant_problem
 
 ACTOR_HEADER = "X-Admin-User"
@@ -29,7 +30,8 @@ _DEFAULT_AUDIT_LIMIT = 100
 
 def token_fingerprint(token: str) -> bytes:
     """What the app keeps of the admin token (empty when the admin API is off)."""
-    return hashlib.sha256(token.encode()).digest() if token else b""
+    # Header bytes that are not UTF-8 arrive as surrogate escapes: hash them as the bytes sent.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest() if token else b""
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -106,8 +108,11 @@ async def get_limits(request: web.Request) -> web.Response:
 
 
 async def _body(request: web.Request) -> Any:
+    """The JSON body, refused (413) past `admin.max_body_bytes` before it is buffered."""
+    limit = request.app[CONFIG].admin.max_body_bytes
+    data = await read_limited_body(request, limit, "admin.max_body_bytes")
     try:
-        return json.loads(await request.read() or b"null")
+        return json.loads(data or b"null")
     except ValueError as exc:
         raise GatewayError(Errors.BAD_LIMITS, detail=f"the body is not JSON: {exc}") from None
 
@@ -167,6 +172,8 @@ async def _change(
     """Read-modify-write the tenant's stored overrides, then apply them on this replica."""
     service = request.app[LIMITS]
     actor = request.headers.get(ACTOR_HEADER, "").strip()[:_MAX_ACTOR] or "admin"
+    if not _is_text(actor):
+        raise GatewayError(Errors.BAD_LIMITS, detail=f"the {ACTOR_HEADER} header is not UTF-8 text")
     template = override_store.AuditEntry(
         at_ms=0, tenant=tenant, actor=actor, remote=request.remote or "", action=action,
         old={}, new={},
@@ -180,6 +187,15 @@ async def _change(
     )
     service.set_admin_overrides(tenant, parse_overrides(entry.new), entry.at_ms)
     return envelope.success(_limits_view(service, tenant))
+
+
+def _is_text(value: str) -> bool:
+    """Whether a header value is valid UTF-8 (other bytes arrive as surrogate escapes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 async def audit(request: web.Request) -> web.Response:

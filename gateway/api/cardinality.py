@@ -16,8 +16,9 @@ from aiohttp import web
 
 from gateway.api import cardinality_queries as queries
 from gateway.api import envelope
+from gateway.api.query_guard import QueryBounds
 from gateway.api.selectors import parse_selector
-from gateway.app_keys import LAYOUT, LIMITS, RESOLVER, STORE
+from gateway.app_keys import CONFIG, LAYOUT, LIMITS, RESOLVER, STORE
 from gateway.model.matchers import BadMatcher, Matcher
 from gateway.storage.clickhouse import Client
 from gateway.storage.schema import Layout
@@ -52,7 +53,8 @@ async def _scope(
     matchers: list[Matcher] = []
     if selector:
         try:
-            matchers = parse_selector(selector)
+            bounds = QueryBounds.of(request.app[CONFIG].query)
+            matchers = parse_selector(selector, bounds, "selector")
         except BadMatcher as exc:
             raise envelope.bad_param(str(exc)) from None
     method = "active" if active else envelope.first(params, "count_method") or "inmemory"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from aiohttp import web
 
 from gateway.errors import Errors, GatewayError
+from gateway.ingest.prepare import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 
 # Prometheus' errorType for each status the gateway answers with.
 ERROR_TYPES = {
@@ -27,9 +29,23 @@ ERROR_TYPES = {
     500: "internal",
 }
 
-# Prometheus' defaults for an absent start/end: the whole representable range.
-MIN_TIME_MS = -9_223_372_036_854_775
-MAX_TIME_MS = 9_223_372_036_854_775
+# Times a sample can have: ClickHouse DateTime64(3)'s range (writes outside it are refused).
+STORABLE_MIN_MS = MIN_TIMESTAMP_MS
+STORABLE_MAX_MS = MAX_TIMESTAMP_MS
+# The defaults of an absent start/end: Prometheus uses its minTime/maxTime, which clamp to these.
+MIN_TIME_MS = STORABLE_MIN_MS
+MAX_TIME_MS = STORABLE_MAX_MS
+# Decimal seconds a Prometheus time can hold (int64 milliseconds); beyond is refused.
+_MIN_SECONDS = Decimal(-(2**63)) / 1000
+_MAX_SECONDS = Decimal(2**63 - 1) / 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Go's time range in years (Prometheus' minTime/maxTime format as -292273086 and 292277025).
+_MAX_YEARS = 292_277_026
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_RFC3339 = re.compile(
+    r"(?P<year>[+-]?\d{4,})-(?P<rest>\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))",
+    re.IGNORECASE,
+)
 
 
 def success(
@@ -61,29 +77,62 @@ def bad_param(detail: str) -> GatewayError:
 
 
 def parse_time_ms(text: str | None, name: str, default: int) -> int:
-    """A Prometheus API time: float Unix seconds or RFC3339."""
+    """A Prometheus API time bounding a search (float Unix seconds or RFC3339), in ms,
+    clamped to the storable range: Prometheus' minTime/maxTime and Grafana's extremes work."""
     if text is None or text == "":
         return default
-    try:
-        seconds = float(text)
-    except ValueError:
-        moment = _rfc3339(text)
+    return max(STORABLE_MIN_MS, min(STORABLE_MAX_MS, _time_ms(text, name)))
+
+
+def parse_eval_time_ms(text: str | None, name: str, default: int) -> int:
+    """A time a query is evaluated at, in ms; refused outside the storable range (a clamped
+    time would give an answer at other timestamps than asked for)."""
+    if text is None or text == "":
+        return default
+    moment = _time_ms(text, name)
+    if not STORABLE_MIN_MS <= moment <= STORABLE_MAX_MS:
+        raise bad_param(
+            f'invalid parameter "{name}": timestamp "{text}" is outside the storable range '
+            "1900-01-01T00:00:00Z to 2299-12-31T23:59:59.999Z"
+        )
+    return moment
+
+
+def _time_ms(text: str, name: str) -> int:
+    """Milliseconds of a time; beyond the storable range only its side matters (the result is
+    then just past the range), so years beyond datetime's 1..9999 need no exact value."""
+    if not _NUMBER.fullmatch(text):
+        moment = _rfc3339_ms(text)
         if moment is None:
-            raise bad_param(
-                f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp'
-            ) from None
-        return int(moment.timestamp() * 1000)
-    if not math.isfinite(seconds):
-        raise bad_param(f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp')
-    return max(MIN_TIME_MS, min(MAX_TIME_MS, round(seconds * 1000)))
+            raise _bad_time(name, text) from None
+        return moment
+    seconds = Decimal(text)  # NaN and Inf fail the pattern
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+        raise _bad_time(name, text)
+    return int((seconds * 1000).to_integral_value(ROUND_HALF_EVEN))
 
 
-def _rfc3339(text: str) -> datetime | None:
+def _bad_time(name: str, text: str) -> GatewayError:
+    return bad_param(f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp')
+
+
+def _rfc3339_ms(text: str) -> int | None:
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return None
+    year = int(match["year"])
+    if abs(year) > _MAX_YEARS:
+        return None
+    if year < 1:
+        return STORABLE_MIN_MS - 1
+    if year > 9999:
+        return STORABLE_MAX_MS + 1
+    rest = match["rest"].upper().replace("Z", "+00:00")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(f"{year:04d}-{rest}")
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_limit(text: str | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.app_keys import METRICS, READINESS, WORKER
+from gateway.app_keys import LIMITS, METRICS, READINESS, WORKER
 from gateway.worker_metrics import all_workers_metrics
 
 
@@ -14,10 +14,15 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
+    """Ready: storage reachable with the current schema and, with limits on, active series
+    loaded (until then writes answer 503 too)."""
     readiness = request.app[READINESS]
-    if readiness.ready:
-        return web.Response(text="Gateway is Ready.\n")
-    return web.Response(status=503, text=f"Gateway is not ready: {readiness.problem}\n")
+    if not readiness.ready:
+        return web.Response(status=503, text=f"Gateway is not ready: {readiness.problem}\n")
+    limits = request.app[LIMITS]
+    if limits.settings.enabled and not limits.loaded:
+        return web.Response(status=503, text="Gateway is not ready: active series not loaded yet\n")
+    return web.Response(text="Gateway is Ready.\n")
 
 
 async def metrics(request: web.Request) -> web.Response:

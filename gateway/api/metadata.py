@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import promql_parser
 from aiohttp import web
 
 from gateway.api import envelope
-from gateway.app_keys import LAYOUT, RESOLVER, STORE
+from gateway.api.query_guard import QueryBounds, parse_promql
+from gateway.app_keys import CONFIG, LAYOUT, RESOLVER, STORE
 from gateway.storage.metadata_reader import read_metadata
 
 
@@ -46,7 +46,7 @@ async def query_exemplars(request: web.Request) -> web.Response:
         raise envelope.bad_param("end timestamp must not be before start timestamp")
     query = envelope.first(params, "query") or ""
     try:
-        promql_parser.parse(query)
-    except ValueError as exc:
+        parse_promql(query, "query", QueryBounds.of(request.app[CONFIG].query))
+    except (ValueError, RuntimeError) as exc:
         raise envelope.bad_param(f"parse error: {exc}") from None
     return envelope.success([])

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.api import envelope
+from gateway.api.query_guard import QueryBounds, guarded_text
 from gateway.app_keys import CONFIG, LAYOUT, LIMITS, METRICS, RESOLVER, STORE
 from gateway.config import QueryConfig
 from gateway.errors import GatewayError
 from gateway.limits.read_limits import query_limits
+from gateway.middleware import count_rejection
 from gateway.model.duration import BadDuration, parse_api_duration, parse_duration_ms
 from gateway.promql import engine
 from gateway.promql.errors import BadData, QueryCanceled, QueryError, QueryTimeout
@@ -23,6 +25,13 @@ from gateway.storage.clickhouse import StorageError
 from gateway.storage.sample_reader import ClickHouseSeriesSource
 
 Params = dict[str, list[str]]
+# The `reason` of gateway_rejected_requests_total for each query errorType.
+_REJECTION_REASONS = {
+    "bad_data": "bad_query",
+    "execution": "query_execution",
+    "timeout": "query_timeout",
+    "canceled": "canceled",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +58,7 @@ async def _instant(request: web.Request) -> web.Response:
     common = await _common(request)
     now_ms = int(time.time() * 1000)
     at_ms = _time(common.params, "time", now_ms)
-    text = _query_text(common.params)
+    text = _query_text(request, common.params)
     source = _source(request, common.tenant, common.options)
     result = await _run(
         engine.instant_query(source, text, at_ms, common.options), common.options
@@ -75,7 +84,7 @@ async def _range(request: web.Request) -> web.Response:
             f"exceeded maximum resolution of {common.options.max_points_per_series:,} points "
             "per timeseries. Try decreasing the query resolution (?step=XX)"
         )
-    text = _query_text(params)
+    text = _query_text(request, params)
     source = _source(request, common.tenant, common.options)
     result = await _run(
         engine.range_query(source, text, start_ms, end_ms, step_ms, common.options),
@@ -127,8 +136,10 @@ async def _run(call: Awaitable[Result], options: engine.EngineOptions) -> Result
         raise QueryTimeout("query timed out in expression evaluation") from None
 
 
-def _query_text(params: Params) -> str:
-    return envelope.first(params, "query") or ""
+def _query_text(request: web.Request, params: Params) -> str:
+    """The `query` parameter, checked against the parser's bounds (the engine parses it)."""
+    text = envelope.first(params, "query") or ""
+    return guarded_text(text, "query", QueryBounds.of(request.app[CONFIG].query))
 
 
 def _required_time(params: Params, name: str) -> int:
@@ -139,7 +150,7 @@ def _required_time(params: Params, name: str) -> int:
 
 def _time(params: Params, name: str, default: int) -> int:
     try:
-        return envelope.parse_time_ms(envelope.first(params, name), name, default)
+        return envelope.parse_eval_time_ms(envelope.first(params, name), name, default)
     except GatewayError as exc:
         raise BadData(exc.fields["detail"]) from None
 
@@ -179,6 +190,7 @@ async def _measured(
         except QueryError as exc:
             response = envelope.error(exc.status, exc.message, exc.error_type)
             error_type = exc.error_type
+            count_rejection(request, _REJECTION_REASONS.get(error_type, "internal"), exc.status)
         status = response.status
         return response
     except GatewayError as exc:

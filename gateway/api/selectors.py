@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import promql_parser
 
+from gateway.api.query_guard import QueryBounds, parse_promql
 from gateway.model.labels import METRIC_NAME
 from gateway.model.matchers import BadMatcher, Matcher, MatchOp, check_selector
 
@@ -13,16 +14,16 @@ _OPS = {
     "Re": MatchOp.REGEX,
     "NotRe": MatchOp.NOT_REGEX,
 }
-MAX_SELECTOR_LENGTH = 64 << 10
 
 
-def parse_selector(text: str) -> list[Matcher]:
-    """Parse one series selector; raises BadMatcher with a message for the user."""
-    if len(text) > MAX_SELECTOR_LENGTH:
-        raise BadMatcher(f"selector longer than {MAX_SELECTOR_LENGTH} bytes")
+def parse_selector(text: str, bounds: QueryBounds, param: str = "match[]") -> list[Matcher]:
+    """Parse one series selector; raises BadMatcher with a message for the user.
+
+    Text over `bounds` raises a 400 GatewayError naming `param` before the parser sees it.
+    """
     try:
-        node = promql_parser.parse(text)
-    except ValueError as exc:
+        node = parse_promql(text, param, bounds)
+    except (ValueError, RuntimeError) as exc:
         raise BadMatcher(f'1:1: parse error in selector "{text}": {exc}') from None
     if not isinstance(node, promql_parser.VectorSelector):
         raise BadMatcher(

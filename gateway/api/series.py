@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from gateway.api import envelope
+from gateway.api.query_guard import QueryBounds
 from gateway.api.selectors import parse_selector
-from gateway.app_keys import LAYOUT, RESOLVER, STORE
+from gateway.app_keys import CONFIG, LAYOUT, RESOLVER, STORE
+from gateway.middleware import count_rejection
 from gateway.model.matchers import BadMatcher, Matcher
 from gateway.storage import querier
 from gateway.storage.querier import TimeRange
@@ -23,8 +25,9 @@ async def _common(
     texts = params.get("match[]", [])
     if require_match and not texts:
         raise envelope.bad_param("no match[] parameter provided")
+    bounds = QueryBounds.of(request.app[CONFIG].query)
     try:
-        selectors = [parse_selector(text) for text in texts]
+        selectors = [parse_selector(text, bounds) for text in texts]
     except BadMatcher as exc:
         raise envelope.bad_param(str(exc)) from None
     start = envelope.parse_time_ms(envelope.first(params, "start"), "start", envelope.MIN_TIME_MS)
@@ -76,6 +79,7 @@ async def label_values(request: web.Request) -> web.Response:
 
 async def method_not_allowed(request: web.Request) -> web.Response:
     """What Prometheus' router answers to POST on a GET-only endpoint: plain text, not JSON."""
+    count_rejection(request, "http", 405)
     return web.Response(status=405, text="Method Not Allowed\n", headers={"Allow": "GET, OPTIONS"})
 
 

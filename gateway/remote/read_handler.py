@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from aiohttp import web
 
+from gateway.api.envelope import STORABLE_MAX_MS, STORABLE_MIN_MS
 from gateway.app_keys import CONFIG, LAYOUT, LIMITS, RESOLVER, STORE
 from gateway.errors import Errors, GatewayError
 from gateway.limits.read_limits import remote_read_limits
+from gateway.model.duration import parse_duration_ms
 from gateway.model.matchers import BadMatcher, check_selector
 from gateway.model.series import SeriesData
 from gateway.remote import snappy
@@ -62,17 +64,30 @@ async def read(request: web.Request) -> web.StreamResponse:
         except BadMatcher as exc:
             raise GatewayError(Errors.BAD_READ_MATCHER, query=index, detail=exc) from None
     limits = remote_read_limits(app[LIMITS].limits_for(tenant), tenant, settings)
+    timeout = parse_duration_ms(app[CONFIG].query.timeout) / 1000
 
     async def select(query: QuerySpec) -> list[SeriesData]:
+        # Prometheus sends any int64 range; past the storable range the SQL would see times
+        # DateTime64 cannot hold (and int64 extremes selected nothing), so clamp to it.
+        start_ms = max(STORABLE_MIN_MS, min(STORABLE_MAX_MS, query.start_ms))
+        end_ms = max(STORABLE_MIN_MS, min(STORABLE_MAX_MS, query.end_ms))
+        if query.end_ms < query.start_ms:
+            return []
         # Prometheus hints "series" when it wants the series, not their samples (a remote-read
         # behind its /api/v1/series): the sample tables are not read at all then.
         wants_samples = query.hints is None or query.hints.func != SERIES_ONLY_HINT
-        return await app[STORE].run(
-            lambda client: select_series(
-                client, app[LAYOUT], tenant, query.matchers, query.start_ms, query.end_ms, limits,
-                with_samples=wants_samples,
-            )
-        )
+        try:
+            async with asyncio.timeout(timeout):
+                return await app[STORE].run(
+                    lambda client: select_series(
+                        client, app[LAYOUT], tenant, query.matchers, start_ms, end_ms, limits,
+                        with_samples=wants_samples,
+                    )
+                )
+        except TimeoutError:
+            raise GatewayError(
+                Errors.READ_TIMEOUT, seconds=timeout, setting="query.timeout"
+            ) from None
 
     if spec.response_type is ResponseType.STREAMED_XOR_CHUNKS:
         return await _stream(request, spec.queries, select, settings.max_bytes_in_frame)

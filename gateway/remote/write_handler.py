@@ -10,6 +10,7 @@ from gateway.ingest.prepare import PreparedWrite, prepare
 from gateway.ingest.request_caps import SeriesCaps, check_count
 from gateway.limits import checks
 from gateway.limits.rate import NEVER, retry_after_header
+from gateway.middleware import count_rejection
 from gateway.remote import snappy
 from gateway.remote.write_codec import DecodedWrite, decode_v1, decode_v2
 from gateway.storage.clickhouse import StorageError
@@ -92,6 +93,7 @@ async def write(request: web.Request) -> web.Response:
         except StorageError as exc:
             # The sender retries this body: charge it once, on the attempt that stores it.
             _refund(request, tenant, len(prepared.samples))
+            app[READINESS].note_write_failure(exc)
             raise GatewayError(Errors.STORAGE_UNAVAILABLE, detail=str(exc)) from None
         app[KNOWN_SERIES].remember(tenant, prepared.new_keys)
     metrics = app[METRICS]
@@ -102,6 +104,8 @@ async def write(request: web.Request) -> web.Response:
     limits.record(tenant, len(prepared.samples), {})
     headers = _written_headers(prepared) if version == 2 else {}
     if prepared.errors:
+        # Partial: the rest was stored. Counted once, by the first refused series' reason.
+        count_rejection(request, prepared.errors[0].reason, 400)
         return web.Response(
             status=400, text=_describe_errors(prepared), headers=headers,
         )
@@ -144,7 +148,7 @@ def _request_limits(
         burst=f"{limits.burst:g}", tenant=tenant, retry=retry,
     )
     _discard(request, tenant, error.reason, samples)
-    request.app[METRICS].rejected_requests.labels(error.reason, str(error.status)).inc()
+    count_rejection(request, error.reason, error.status)
     return web.Response(
         status=error.status, text=error.message + "\n", headers={"Retry-After": retry}
     )

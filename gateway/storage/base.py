@@ -22,3 +22,7 @@ class StorageLocked(StorageError):
 
 class SchemaError(StorageError):
     """The stored schema cannot be used by this gateway."""
+
+
+class StorageNotWritable(StorageError):
+    """The data directory (or the server's disk) refuses writes: permissions, read-only, full."""

@@ -22,7 +22,13 @@ import clickhouse_connect
 
 from gateway.config import StorageConfig
 from gateway.errors import GatewayError
-from gateway.storage.base import Client, SchemaError, StorageError, StorageLocked
+from gateway.storage.base import (
+    Client,
+    SchemaError,
+    StorageError,
+    StorageLocked,
+    StorageNotWritable,
+)
 from gateway.storage.migrations import MIN_CLICKHOUSE_VERSION, migrate, schema_version
 
 # Storage modules and their callers import these from here (the pool) as well.
@@ -33,6 +39,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "StorageLocked",
+    "StorageNotWritable",
     "migrate",
     "schema_version",
 ]
@@ -50,6 +57,16 @@ CLUSTER_SETTINGS: Mapping[str, Any] = {
     "distributed_product_mode": "local",
     "distributed_foreground_insert": 1,
 }
+
+
+# What the engine says when its files cannot be written, and what to tell the operator.
+_NOT_WRITABLE = (
+    ("Permission denied", "permission denied"),
+    ("Read-only file system", "read-only file system"),
+    ("No space left on device", "no space left on device"),
+    ("NOT_ENOUGH_SPACE", "not enough disk space"),
+    ("Cannot reserve", "not enough disk space"),
+)
 
 
 class ClickHouse:
@@ -123,7 +140,22 @@ class ClickHouse:
         except (StorageError, GatewayError):
             raise  # already says what went wrong (e.g. a query limit)
         except Exception as exc:
-            raise StorageError(_one_line(exc)) from exc
+            raise self._storage_error(exc, _one_line(exc)) from exc
+
+    def _storage_error(self, exc: Exception, message: str) -> StorageError:
+        """StorageNotWritable, naming the directory and the cause, when files cannot be written;
+        else a StorageError with `message`."""
+        text = str(exc)
+        for needle, cause in _NOT_WRITABLE:
+            if needle in text:
+                if self.dsn.startswith("chdb://"):
+                    where = f"the data directory {self.dsn.removeprefix('chdb://')}"
+                    return StorageNotWritable(
+                        f"{where} is not writable: {cause} (the gateway runs as uid "
+                        f"{os.getuid()}; check the directory's owner, mode, mount and free space)"
+                    )
+                return StorageNotWritable(f"the ClickHouse server cannot write: {cause}")
+        return StorageError(message)
 
     def _connect(self) -> Client:
         try:
@@ -135,7 +167,9 @@ class ClickHouse:
             # "Cannot lock file" text goes to fd 2), so ask the lock itself.
             if self.dsn.startswith("chdb://") and directory_in_use(self.dsn):
                 raise StorageLocked(locked_message(self.dsn)) from None
-            raise StorageError(f"cannot connect to {_redact(self.dsn)}: {_one_line(exc)}") from exc
+            raise self._storage_error(
+                exc, f"cannot connect to {_redact(self.dsn)}: {_one_line(exc)}"
+            ) from exc
 
 
 def directory_in_use(dsn: str) -> bool:

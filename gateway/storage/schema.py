@@ -262,6 +262,13 @@ def samples_table(layout: Layout, shard: int) -> Table:
     )
 
 
+def current_table_names(layout: Layout) -> set[str]:
+    """Names of the tables readers and writers use at the current schema version."""
+    dropped = {ACTIVE_SERIES.name}  # replaced by a later version
+    created = {table.name for group in tables(layout).values() for table in group}
+    return (created | {MIGRATIONS.name}) - dropped
+
+
 def tables(layout: Layout) -> dict[int, tuple[Table, ...]]:
     """The tables each schema version creates."""
     samples = tuple(samples_table(layout, shard) for shard in range(layout.sample_shards))

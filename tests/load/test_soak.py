@@ -1,9 +1,10 @@
-"""Soak: writers of several tenants and readers against one gateway process for ~2.5 minutes.
+"""Soak: writers of several tenants and readers against one gateway process for 3 minutes.
 
 Bounded in time; every answer must be a success (no documented limit is configured low enough
-to be hit); the process' RSS (from /proc) must stay flat after warm-up; every acknowledged
-sample must be on disk afterwards, counted by a fresh process. Numbers are printed (run with -s)
-and recorded in docs/reliability.md.
+to be hit); the process' RSS (from /proc, every 2 s) must not grow by more than
+RSS_GROWTH_BOUND from the end of warm-up to the end of the run; every acknowledged sample must
+be on disk afterwards, counted by a fresh process. Part of `make test` (3 minutes).
+Numbers are printed (run with -s) and recorded in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ TENANTS = ("soak-a", "soak-b", "soak-c")
 WRITERS_PER_TENANT = 2
 READERS = 3
 SERIES_PER_REQUEST = 250
-WARM_UP_SECONDS = 30.0
+WARM_UP_SECONDS = 60.0  # RSS still rises for ~60 s: first merges, caches, thread arenas
 MEASURED_SECONDS = 120.0
 RSS_GROWTH_BOUND = 0.15
 T0 = 1_700_000_000_000
@@ -130,16 +131,20 @@ async def test_soak(tmp_path: Path) -> None:
                 process.wait()
     assert code == 0, log_path.read_text()[-3000:]
     rows, final = stored_rows(data_dir)
-    measured = [value for at, value in rss if at >= WARM_UP_SECONDS]
-    half = measured[len(measured) // 2 :]
-    base = statistics.median(half[:3])
-    growth = (max(half) - base) / base
+    warm = statistics.median(
+        [value for at, value in rss if WARM_UP_SECONDS <= at < WARM_UP_SECONDS + 6]
+    )
+    end = statistics.median([value for _, value in rss[-3:]])
+    growth = (end - warm) / warm
     print(f"\nsoak: {len(TENANTS)} tenants x {WRITERS_PER_TENANT} writers, {READERS} readers, "
           f"{WARM_UP_SECONDS + MEASURED_SECONDS:.0f} s")
     print(f"acknowledged samples {acknowledged}, stored {final} (raw rows {rows})")
-    print(f"RSS MiB: start {rss[0][1] / 2**20:.0f}, after warm-up {measured[0] / 2**20:.0f}, "
-          f"second-half base {base / 2**20:.0f}, max {max(half) / 2**20:.0f}, "
-          f"growth {growth:.1%}")
+    print("RSS MiB over time (s: MiB): " + ", ".join(
+        f"{at:.0f}: {value / 2**20:.0f}" for at, value in rss[::5]
+    ))
+    print(f"RSS MiB: start {rss[0][1] / 2**20:.0f}, end of warm-up {warm / 2**20:.0f}, "
+          f"end {end / 2**20:.0f}, max {max(v for _, v in rss) / 2**20:.0f}; growth from the "
+          f"end of warm-up to the end {growth:.1%} (bound {RSS_GROWTH_BOUND:.0%})")
     for name, values in sorted(latencies.items()):
         print(f"{name}: {percentiles(values)}")
     assert not errors, errors[:10]

@@ -1,8 +1,6 @@
 """Faults the integration suite does not cover: storage down at start-up, reads on broken storage.
 
-Not tested: a read-only or full data directory. As root, chmod does not stop writes; mounting a
-small tmpfs or a loop device needs privileges this environment does not give (see
-docs/reliability.md).
+A read-only or full data directory: tests/security/test_data_dir_faults.py.
 """
 
 from __future__ import annotations

@@ -6,20 +6,24 @@ its meaning (a wrong answer) or drop a table (wrong counts afterwards).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from gateway._pb.prometheus import remote_pb2 as pb
+from gateway.api.admin import ACTOR_HEADER
 from gateway.app_keys import LAYOUT
+from gateway.remote import snappy
 from gateway.storage.clickhouse import ClickHouse
 from tests.api.test_write_errors import post, rw1, series
 from tests.conftest import RunningGateway, make_config, start_gateway
 from tests.remote.test_read_handler import EQ, RE, query, remote_read, request_body, samples_result
-from tests.security.helpers import call
+from tests.security.helpers import call, raw
 
 T = 1_700_000_000_000
 ADMIN = "admin-token-0123456789"
@@ -30,6 +34,8 @@ HOSTILE = [
     "x" * 1000,
 ]
 NAMES = ["quote'name", 'dq"name', "back\\slash", "br{ace}", "semi;--", "nul\x00name", "ÿ"]
+METRICS = ["inj'metric", 'inj"metric', "inj\\metric", "inj{metric}", "'); DROP TABLE x; --",
+           "inj metric", "ÿ💥", "inj\x00metric", "{p0:String}"]
 TENANT = "inj"
 
 
@@ -75,13 +81,28 @@ def corpus() -> list[pb.TimeSeries]:
         series([(b"__name__", b"injn"), (name.encode(), b"n%d" % i)], [(T, 1.0)])
         for i, name in enumerate(NAMES)
     ]
+    items += [series([(b"__name__", name.encode()), (b"kind", b"metric")], [(T, 1.0)])
+              for name in METRICS]
     return items
+
+
+def corpus_body() -> bytes:
+    """The corpus series with metadata (type and help) for each hostile metric name."""
+    request = pb.WriteRequest(
+        timeseries=corpus(),
+        metadata=[
+            pb.MetricMetadata(type=pb.MetricMetadata.GAUGE, metric_family_name=name,
+                              help=f"help of {name}")
+            for name in METRICS
+        ],
+    )
+    return snappy.compress(request.SerializeToString())
 
 
 @pytest.fixture
 async def loaded(chdb_dsn: str) -> AsyncIterator[RunningGateway]:
     running = await start_gateway(make_config(chdb_dsn, **{"admin.token": ADMIN}))
-    status, text, _ = await post(running, rw1(*corpus()), **{"X-Scope-OrgID": TENANT})
+    status, text, _ = await post(running, corpus_body(), **{"X-Scope-OrgID": TENANT})
     assert status == 204, text
     yield running
     await running.runner.cleanup()
@@ -179,19 +200,87 @@ async def test_invalid_utf8_and_bad_names_are_refused_cleanly(loaded: RunningGat
 
 
 @pytest.mark.parametrize(
-    "tenant", ["'); DROP TABLE x; --", "a b", "x;y", "{p0:String}", "ÿ", "a\\b", "", "."]
+    "tenant",
+    ["'); DROP TABLE x; --", "a b", "x;y", "{p0:String}", "ÿ", "a\\b", "", ".", "日本", "💥",
+     "a\u2028b", "é"],
 )
 async def test_hostile_tenant_ids_are_refused(loaded: RunningGateway, tenant: str) -> None:
-    try:
-        tenant.encode("latin-1")
-    except UnicodeEncodeError:
-        return
-    for method, path in (("POST", "/api/v1/write"), ("GET", "/api/v1/labels")):
-        status, body = await call(
-            loaded, method, path, data=rw1(series([(b"__name__", b"t")], [(T, 1.0)])),
-            headers={"X-Scope-OrgID": tenant, "Content-Type": "application/x-protobuf"},
-        )
-        assert 400 <= status < 500, (tenant, body)
+    """Refused with a clear 400 whatever bytes they arrive as (UTF-8 too: aiohttp's client
+    cannot send those, so a raw socket does)."""
+    encodings = {tenant.encode("utf-8")}
+    with contextlib.suppress(UnicodeEncodeError):
+        encodings.add(tenant.encode("latin-1"))
+    write = rw1(series([(b"__name__", b"t")], [(T, 1.0)]))
+    for encoded in sorted(encodings):
+        for head, body in (
+            (b"POST /api/v1/write HTTP/1.1\r\nContent-Type: application/x-protobuf\r\n", write),
+            (b"GET /api/v1/labels HTTP/1.1\r\n", b""),
+            (b"GET /api/v1/cardinality/label_names HTTP/1.1\r\n", b""),
+        ):
+            status, answer = await raw(
+                loaded, head + b"Host: x\r\nX-Scope-OrgID: " + encoded + b"\r\n", body
+            )
+            assert status == 400, (tenant, encoded, answer)
+            assert b"invalid tenant ID" in answer, answer
+    assert "t" not in await get_data(loaded, "/api/v1/label/__name__/values")
+
+
+RAW_TARGETS = [
+    b"/api/v1/series?match[]=%ff", b'/api/v1/series?match[]=inj{v="%ff"}',
+    b"/api/v1/series?match[]=\xff", b"/api/v1/series?match[]=inj{v=\"\xc3\x28\"}",
+    b"/api/v1/label/%ff/values", b"/api/v1/label/\xff\xfe/values", b"/api/v1/labels?start=%ff",
+    b"/api/v1/labels?limit=\xff", b"/api/v1/query?query=%c3%28", b"/api/v1/query?query=\xff",
+    b"/api/v1/query_range?query=inj&start=%ff&end=1&step=1", b"/api/v1/metadata?metric=%ff",
+    b"/api/v1/metadata?metric=\xff", b"/api/v1/metadata?limit=%ff",
+    b"/api/v1/cardinality/label_values?label_names[]=%ff",
+    b"/api/v1/cardinality/label_values?label_names[]=\xff",
+    b"/api/v1/cardinality/label_names?selector=%ff", b"/api/v1/status/tsdb?selector=\xff",
+    b"/api/v1/cardinality/active_series?selector=inj{v=%22%ff%22}",
+    b"/api/v1/admin/tenants/%ff/limits", b"/api/v1/admin/tenants/\xff/limits",
+    b"/api/v1/admin/audit?tenant=%ff", b"/api/v1/%ff",
+]
+
+
+@pytest.mark.parametrize("target", RAW_TARGETS)
+async def test_invalid_utf8_in_urls_is_answered_cleanly(
+    loaded: RunningGateway, target: bytes
+) -> None:
+    status, body = await raw(
+        loaded, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nX-Scope-OrgID: inj\r\n"
+        b"Authorization: Bearer " + ADMIN.encode() + b"\r\n" if b"/admin/" in target else
+        b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nX-Scope-OrgID: inj\r\n",
+    )
+    assert status < 500, (target, status, body)
+    assert b"Traceback" not in body and b"internal error" not in body, body
+    if status >= 400 and max(target) < 0x80:
+        # Percent-encoded bytes reach the handlers: a JSON error. Raw bytes >= 0x80 in the
+        # request line are refused by aiohttp's parser (plain-text 400) before routing.
+        assert json.loads(body)["status"] == "error", body
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"X-Scope-OrgID: \xff", b"X-Scope-OrgID: inj\xff", b"Authorization: Bearer \xff\xfe",
+     b"Authorization: Basic \xff", b"Authorization: \xc3\x28", b"Content-Type: \xff",
+     b"X-Admin-User: \xff"],
+)
+async def test_invalid_utf8_in_headers_is_answered_cleanly(
+    loaded: RunningGateway, header: bytes
+) -> None:
+    write = rw1(series([(b"__name__", b"hdr")], [(T, 1.0)]))
+    for head, body in (
+        (b"POST /api/v1/write HTTP/1.1\r\n", write),
+        (b"GET /api/v1/series?match[]=inj HTTP/1.1\r\n", b""),
+        (b"PUT /api/v1/admin/tenants/t/limits HTTP/1.1\r\nAuthorization: Bearer "
+         + ADMIN.encode() + b"\r\n", b"{}"),
+    ):
+        if header.startswith(b"Authorization") and b"admin" in head:
+            continue  # two Authorization headers: not what this checks
+        status, answer = await raw(loaded, head + b"Host: x\r\n" + header + b"\r\n", body)
+        assert status < 500, (head, header, status, answer)
+        assert b"Traceback" not in answer and b"internal error" not in answer, answer
+        if header.startswith(b"X-Scope-OrgID") and b"admin" not in head:
+            assert status == 400, (head, header, answer)
 
 
 async def test_tenant_ids_with_quotes_and_parens_are_isolated(loaded: RunningGateway) -> None:
@@ -207,48 +296,186 @@ async def test_tenant_ids_with_quotes_and_parens_are_isolated(loaded: RunningGat
     assert "odd" not in await get_data(loaded, "/api/v1/label/__name__/values")
 
 
-async def test_admin_and_cardinality_inputs(loaded: RunningGateway) -> None:
-    routes = {resource.canonical for resource in loaded.app.router.resources()}
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    if "/api/v1/admin/limits/{tenant}" in routes:
-        overrides = {
-            "drop_labels": ["x'); DROP TABLE y; --", "a\\b"],
-            "max_values_per_label": {"q'\"{}": 3, "\\' OR 1=1": 0},
-            "metric_budgets": {"m\x00n": 5},
-        }
-        path = "/api/v1/admin/limits/x'(*)!"
-        status, body = await call(loaded, "PUT", path, data=json.dumps(overrides), headers=admin)
-        assert status in (200, 204), body
-        status, body = await call(loaded, "GET", path, headers=admin)
-        assert status == 200, body
-        assert body["data"]["overrides"]["max_values_per_label"] == {"\\' OR 1=1": 0, "q'\"{}": 3}
-        assert body["data"]["overrides"]["metric_budgets"] == {"m\x00n": 5}
-        for bad in ("'; DROP", "a b", "%00"):
-            status, body = await call(loaded, "GET", f"/api/v1/admin/limits/{bad}", headers=admin)
-            assert 400 <= status < 500, (bad, body)
-        for bad_body in (b"{", b"\xff", b'{"drop_labels": "x\'"}', b'{"nope\'": 1}'):
-            status, body = await call(loaded, "PUT", path, data=bad_body, headers=admin)
-            assert status == 400, (bad_body, body)
+ADMIN_ROUTES = ("/api/v1/admin/tenants/{tenant}/limits", "/api/v1/admin/audit")
+CARDINALITY_ROUTES = (
+    "/api/v1/cardinality/label_names", "/api/v1/cardinality/label_values",
+    "/api/v1/cardinality/active_series", "/api/v1/status/tsdb",
+)
+
+
+def require_routes(gateway: RunningGateway, *paths: str) -> None:
+    """Fail (not skip) when an endpoint the corpus is meant to go through is not routed."""
+    routes = {resource.canonical for resource in gateway.app.router.resources()}
+    missing = [path for path in paths if path not in routes]
+    assert not missing, f"routes missing (renamed?): {missing}"
+
+
+async def test_admin_inputs(loaded: RunningGateway) -> None:
+    require_routes(loaded, *ADMIN_ROUTES)
+    admin = {"Authorization": f"Bearer {ADMIN}", ACTOR_HEADER: "x'); DROP TABLE a; --"}
+    overrides = {
+        "drop_labels": ["x'); DROP TABLE y; --", "a\\b"],
+        "max_values_per_label": {"q'\"{}": 3, "\\' OR 1=1": 0},
+        "metric_budgets": {"m\x00n": 5, "{p0:String}": 7},
+    }
+    tenant = "x'(*)!"
+    path = f"/api/v1/admin/tenants/{quote(tenant)}/limits"
+    status, body = await call(loaded, "PUT", path, data=json.dumps(overrides), headers=admin)
+    assert status == 200, body
+    status, body = await call(loaded, "GET", path, headers=admin)
+    assert status == 200, body
+    assert body["data"]["tenant"] == tenant
+    assert body["data"]["overrides"]["drop_labels"] == ["a\\b", "x'); DROP TABLE y; --"] or (
+        body["data"]["overrides"]["drop_labels"] == overrides["drop_labels"]
+    )
+    assert body["data"]["overrides"]["max_values_per_label"] == {"\\' OR 1=1": 0, "q'\"{}": 3}
+    assert body["data"]["overrides"]["metric_budgets"] == {"m\x00n": 5, "{p0:String}": 7}
+    status, body = await call(
+        loaded, "PATCH", path, data=json.dumps({"metric_budgets": None}), headers=admin
+    )
+    assert status == 200 and body["data"]["overrides"].get("metric_budgets") is None, body
+    status, body = await call(
+        loaded, "GET", "/api/v1/admin/audit", params=[("tenant", tenant)], headers=admin
+    )
+    assert status == 200, body
+    assert [entry["actor"] for entry in body["data"]] == ["x'); DROP TABLE a; --"] * 2
+    for bad in ("'; DROP", "a b", "%00", "%ff", "a%2Fb", "{p0:String}", "x" * 300):
+        status, body = await call(loaded, "GET", f"/api/v1/admin/tenants/{bad}/limits",
+                                  headers=admin)
+        assert 400 <= status < 500, (bad, body)
+    for bad_body in (b"{", b"\xff", b'{"drop_labels": "x\'"}', b'{"nope\'": 1}', b"[1]",
+                     b'{"metric_budgets": {"a": -1}}', b"\x00", b'"' + b"x" * 1000 + b'"'):
+        for method in ("PUT", "PATCH"):
+            status, body = await call(loaded, method, path, data=bad_body, headers=admin)
+            assert status == 400, (method, bad_body, body)
+            assert body["errorType"] == "bad_data" and "invalid limits" in body["error"], body
+    for hostile in ("'); DROP TABLE x; --", "\\", "{p0:String}"):
         status, body = await call(
-            loaded, "GET", "/api/v1/admin/audit", params=[("tenant", "'); DROP TABLE x; --")],
-            headers=admin,
+            loaded, "GET", "/api/v1/admin/audit", params=[("tenant", hostile)], headers=admin
         )
-        assert (status == 200 and body["data"] == []) or 400 <= status < 500, body
-    if "/api/v1/cardinality/label_values" in routes:
-        for value in HOSTILE[:12]:
+        assert (status, body["data"]) == (200, []), (hostile, body)
+    status, body = await call(
+        loaded, "GET", "/api/v1/admin/audit", params=[("limit", "'; DROP")], headers=admin
+    )
+    assert status == 400, body
+
+
+async def test_cardinality_inputs(loaded: RunningGateway) -> None:
+    require_routes(loaded, *CARDINALITY_ROUTES)
+    for index, value in enumerate(HOSTILE):
+        selector = f"inj{{v={promql_string(value)}}}"
+        status, body = await call(
+            loaded, "GET", "/api/v1/cardinality/label_values",
+            params=[("label_names[]", "v"), ("selector", selector)], headers=headers(),
+        )
+        assert status == 200, (value, body)
+        [label] = body["labels"]
+        assert [one["label_value"] for one in label["cardinality"]] == [value], body
+        status, body = await call(
+            loaded, "POST", "/api/v1/cardinality/active_series",
+            data={"selector": selector}, headers=headers(),
+        )
+        assert status == 200, (value, body)
+        assert body["data"] == [{"__name__": "inj", "idx": f"v{index}", "v": value}], body
+        status, body = await call(
+            loaded, "GET", "/api/v1/cardinality/label_names", params=[("selector", selector)],
+            headers=headers(),
+        )
+        assert status == 200, body
+        assert {one["label_name"] for one in body["cardinality"]} == {"__name__", "idx", "v"}
+        status, body = await call(
+            loaded, "GET", "/api/v1/status/tsdb", params=[("selector", selector)],
+            headers=headers(),
+        )
+        assert status == 200, body
+        pairs = {one["name"] for one in body["data"]["seriesCountByLabelValuePair"]}
+        assert f"v={value}" in pairs, body
+    for name in NAMES:
+        status, body = await call(
+            loaded, "GET", "/api/v1/cardinality/label_values",
+            params=[("label_names[]", name)], headers=headers(),
+        )
+        assert status == 200, (name, body)
+        assert body["labels"][0]["label_name"] == name
+        assert body["labels"][0]["series_count"] == 1, (name, body)
+    for hostile in ("'); DROP TABLE x; --", "{", "}", 'inj{v=~"("}', "\x00"):
+        for path in CARDINALITY_ROUTES:
             status, body = await call(
-                loaded, "GET", "/api/v1/cardinality/label_values",
-                params=[("label_names[]", "v"), ("selector", f"inj{{v={promql_string(value)}}}")],
+                loaded, "GET", path, params=[("selector", hostile), ("label_names[]", "v")],
                 headers=headers(),
             )
-            assert status == 200, (value, body)
-            assert value in strings_in(body), body
-        for name in NAMES:
-            status, body = await call(
-                loaded, "GET", "/api/v1/cardinality/label_values",
-                params=[("label_names[]", name)], headers=headers(),
+            assert 400 <= status < 500, (path, hostile, body)
+    for params in ([("count_method", "'; DROP")], [("limit", "{p0:String}")]):
+        status, body = await call(
+            loaded, "GET", "/api/v1/cardinality/label_names", params=params, headers=headers()
+        )
+        assert status == 400, (params, body)
+
+
+async def test_hostile_metric_names(loaded: RunningGateway) -> None:
+    names = await get_data(loaded, "/api/v1/label/__name__/values")
+    assert set(METRICS) <= set(names)
+    for metric in METRICS:
+        selector = f"{{__name__={promql_string(metric)}}}"
+        found = await get_data(loaded, "/api/v1/series", **{"match[]": selector})
+        assert found == [{"__name__": metric, "kind": "metric"}], metric
+        data = await get_data(loaded, "/api/v1/metadata", metric=metric)
+        assert data == {metric: [{"type": "gauge", "help": f"help of {metric}", "unit": ""}]}
+        data = await get_data(
+            loaded, "/api/v1/query_range", query=selector, start=str(T / 1000),
+            end=str(T / 1000 + 60), step="15",
+        )
+        assert [one["metric"] for one in data["result"]] == [
+            {"__name__": metric, "kind": "metric"}
+        ], metric
+        status, body = await call(
+            loaded, "GET", "/api/v1/cardinality/active_series", params=[("selector", selector)],
+            headers=headers(),
+        )
+        assert (status, body.get("data")) == (200, [{"__name__": metric, "kind": "metric"}])
+    status, body = await call(
+        loaded, "GET", "/api/v1/cardinality/label_values",
+        params=[("label_names[]", "__name__"), ("selector", '{kind="metric"}')],
+        headers=headers(),
+    )
+    assert status == 200, body
+    assert {one["label_value"] for one in body["labels"][0]["cardinality"]} == set(METRICS)
+    status, body = await call(
+        loaded, "GET", "/api/v1/status/tsdb", params=[("selector", '{kind="metric"}'),
+                                                      ("limit", "100")], headers=headers(),
+    )
+    assert status == 200, body
+    assert {one["name"] for one in body["data"]["seriesCountByMetricName"]} == set(METRICS)
+    everything = await get_data(loaded, "/api/v1/metadata")
+    assert set(METRICS) <= set(everything)
+    for hostile in HOSTILE[:12]:
+        if hostile not in METRICS:
+            assert await get_data(loaded, "/api/v1/metadata", metric=hostile) == {}
+
+
+async def test_query_range_and_remote_read_regexes(loaded: RunningGateway) -> None:
+    start, end = str(T / 1000), str(T / 1000 + 60)
+    for index, value in enumerate(HOSTILE):
+        for text in (f"inj{{v={promql_string(value)}}}",
+                     f"inj{{v=~{promql_string(re.escape(value))}}}"):
+            data = await get_data(
+                loaded, "/api/v1/query_range", query=text, start=start, end=end, step="15"
             )
-            assert status == 200 or 400 <= status < 500, (name, body)
+            assert [one["metric"]["v"] for one in data["result"]] == [value], text
+        status, _, payload = await remote_read(
+            loaded,
+            request_body([query(0, T + 10_000, (RE, "v", re.escape(value)),
+                                (RE, "__name__", "inj|injn"))]),
+            **headers(),
+        )
+        assert status == 200, payload
+        [[(labels, samples)]] = samples_result(payload)
+        assert dict(labels)["v"] == value and samples == [(T + index, float(index))]
+    for bad in ("(", "a{1000000}", "\\", "[z-a]"):
+        status, _, payload = await remote_read(
+            loaded, request_body([query(0, T, (RE, "v", bad))]), **headers()
+        )
+        assert status == 400, (bad, payload)
 
 
 async def test_tables_survive_with_the_right_counts(
@@ -276,7 +503,7 @@ async def test_tables_survive_with_the_right_counts(
             parameters={"t": TENANT},
         ).result_rows[0][0]
     )
-    assert series_count == len(HOSTILE) + len(NAMES)
+    assert series_count == len(HOSTILE) + len(NAMES) + len(METRICS)
     samples = 0
     for table in layout.samples_tables:
         samples += await session_store.run(
@@ -284,4 +511,4 @@ async def test_tables_survive_with_the_right_counts(
                 f"SELECT count() FROM {table} WHERE tenant = {{t:String}}", parameters={"t": TENANT}
             ).result_rows[0][0]
         )
-    assert samples == len(HOSTILE) + len(NAMES)
+    assert samples == len(HOSTILE) + len(NAMES) + len(METRICS)

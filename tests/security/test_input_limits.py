@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -9,6 +10,7 @@ import pytest
 
 from gateway._pb.io.prometheus.write.v2 import remote_write_v2_pb2 as v2
 from gateway.api.query_guard import measure
+from gateway.config import ConfigError, load
 from gateway.remote import snappy
 from tests.api.test_write_errors import V1, V2, post, rw1, series, series_count
 from tests.conftest import RunningGateway, make_config, start_gateway
@@ -195,8 +197,15 @@ async def test_time_ranges_and_steps_are_bounded(capped: RunningGateway) -> None
     for params in ([("start", "inf")], [("end", "x")], [("limit", "-1")], [("limit", "1e99")]):
         status, body = await call(capped, "GET", "/api/v1/labels", params=params)
         assert status == 400, (params, body)
+    # Beyond any Prometheus time: refused (tests/security/test_time_ranges.py has the rest).
     status, body = await call(
         capped, "GET", "/api/v1/labels", params=[("start", "-1e300"), ("end", "1e300")]
+    )
+    assert status == 400, body
+    status, body = await call(
+        capped, "GET", "/api/v1/labels",
+        params=[("start", "-292273086-05-16T16:47:06Z"),
+                ("end", "292277025-08-18T07:12:54.999999999Z")],
     )
     assert status == 200, body
 
@@ -210,3 +219,46 @@ async def test_form_and_json_bodies_are_bounded(capped: RunningGateway) -> None:
         assert status == 413, (path, body)
     status, body = await call(capped, "GET", "/api/v1/labels")
     assert status == 200, body
+
+
+ADMIN = "admin-token-0123456789"
+
+
+async def test_admin_json_bodies_are_bounded(chdb_dsn: str) -> None:
+    running = await start_gateway(
+        make_config(chdb_dsn, **{"admin.token": ADMIN, "admin.max_body_bytes": 4096})
+    )
+    try:
+        path = "/api/v1/admin/tenants/t1/limits"
+        auth = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}
+        fits = json.dumps({"drop_labels": [f"l{i}" for i in range(300)]})
+        assert len(fits) < 4096
+        for method in ("PUT", "PATCH"):
+            status, body = await call(running, method, path, data=fits, headers=auth)
+            assert status == 200, body
+        big = json.dumps({"drop_labels": [f"label{i}" for i in range(1000)]})
+        assert len(big) > 4096
+        for method in ("PUT", "PATCH"):
+            before = await rejected(running, "body_too_large", 413)
+            status, body = await call(running, method, path, data=big, headers=auth)
+            assert status == 413, body
+            assert body["errorType"] == "bad_data" and "admin.max_body_bytes" in body["error"]
+            assert "4096" in body["error"], body
+            assert await rejected(running, "body_too_large", 413) == before + 1
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for _ in range(10):
+                    yield b" " * 1000  # no Content-Length: refused while streaming
+
+            status, body = await call(running, method, path, data=chunks(), headers=auth)
+            assert status == 413, body
+        status, body = await call(running, "GET", path, headers=auth)
+        assert set(body["data"]["overrides"]["drop_labels"]) == {f"l{i}" for i in range(300)}
+    finally:
+        await running.runner.cleanup()
+
+
+def test_admin_body_cap_defaults_to_one_mib() -> None:
+    assert load(None).admin.max_body_bytes == 1 << 20
+    with pytest.raises(ConfigError, match=r"admin\.max_body_bytes"):
+        load(None, {"admin.max_body_bytes": 0})

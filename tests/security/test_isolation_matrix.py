@@ -189,6 +189,8 @@ async def test_flags_and_errors_hide_secrets(authed: RunningGateway) -> None:
         assert status == 200, body
         text = repr(body)
         assert not any(secret in text for secret in SECRETS), text
+        # Nor who else is a tenant here.
+        assert "tenant-b" not in text and "tenant-c" not in text and BASIC[0] not in text, text
     for secret in SECRETS:
         for headers in (bearer(secret + "x"), basic(BASIC[0], secret + "x")):
             status, body = await call(authed, "GET", "/api/v1/labels", headers=headers)
