@@ -16,20 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 
 import aiohttp
 import numpy as np
 from aiohttp import web
 
-from benchmarks.series_lookup import TENANT, load_store
+from benchmarks.series_lookup import TENANT, open_loaded_store, store_arguments
 from gateway.app import create_app
 from gateway.app_keys import LIMITS
 from gateway.config import load
 from gateway.limits import store as limits_store
 from gateway.limits.tracker import Activity
-from gateway.storage.clickhouse import ClickHouse, Client, migrate
+from gateway.storage.clickhouse import Client
 from gateway.storage.schema import Layout
 
 WINDOW_MINUTES = 60
@@ -112,25 +111,10 @@ async def time_calls(dsn: str, database: str, repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--series", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument(
-        "--dir", help="data directory (default: a fresh temporary one); reused when it has data"
-    )
+    store_arguments(parser)
     args = parser.parse_args()
-    directory = args.dir or tempfile.mkdtemp(prefix="cardinality-")
-    dsn = "chdb://" + directory
-    layout = Layout(database="bench", sample_shards=2)
-    store = ClickHouse(dsn, threads=1)
+    dsn, layout, store = open_loaded_store(args, "cardinality-")
     try:
-        store.run_sync(lambda client: migrate(client, layout))
-        stored = int(store.run_sync(
-            lambda client: client.command(f"SELECT count() FROM {layout.series_table}")))
-        if stored:
-            print(f"reusing {stored:,} series in {directory}")
-        else:
-            seconds = store.run_sync(lambda client: load_store(client, layout, args.series))
-            print(f"loaded {args.series:,} series in {seconds:.1f} s into {directory}")
         began = time.perf_counter()
         marked = store.run_sync(lambda client: mark_active(client, layout))
         print(f"marked {marked:,} series active in {time.perf_counter() - began:.1f} s")

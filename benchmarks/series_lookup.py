@@ -147,27 +147,38 @@ def report(
           f"  best {best * 1e3:7.1f} ms{cpu_text}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of a benchmark on the 1M-series store of `load_store`."""
     parser.add_argument("--series", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument(
         "--dir", help="data directory (default: a fresh temporary one); reused when it has data"
     )
-    args = parser.parse_args()
-    directory = args.dir or tempfile.mkdtemp(prefix="series-lookup-")
+
+
+def open_loaded_store(args: argparse.Namespace, prefix: str) -> tuple[str, Layout, ClickHouse]:
+    """The benchmark store (DSN, layout, pool), loaded with `--series` series unless it has data."""
+    directory = args.dir or tempfile.mkdtemp(prefix=prefix)
     dsn = "chdb://" + directory
     layout = Layout(database="bench", sample_shards=2)
     store = ClickHouse(dsn, threads=1)
+    store.run_sync(lambda client: migrate(client, layout))
+    stored = int(store.run_sync(
+        lambda client: client.command(f"SELECT count() FROM {layout.series_table}")))
+    if stored:
+        print(f"reusing {stored:,} series in {directory}")
+    else:
+        seconds = store.run_sync(lambda client: load_store(client, layout, args.series))
+        print(f"loaded {args.series:,} series in {seconds:.1f} s into {directory}")
+    return dsn, layout, store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    store_arguments(parser)
+    args = parser.parse_args()
+    dsn, layout, store = open_loaded_store(args, "series-lookup-")
     try:
-        store.run_sync(lambda client: migrate(client, layout))
-        stored = int(store.run_sync(
-            lambda client: client.command(f"SELECT count() FROM {layout.series_table}")))
-        if stored:
-            print(f"reusing {stored} series in {directory}")
-        else:
-            seconds = store.run_sync(lambda client: load_store(client, layout, args.series))
-            print(f"loaded {args.series} series in {seconds:.1f} s into {directory}")
         window = TimeRange(T0 - 3_600_000, T0 + 3_600_000)
         for selector in SELECTORS:
             matchers = parse_selector(selector, QueryBounds.of(QueryConfig()))
@@ -190,7 +201,7 @@ _EVERY_SERIES_SLOW_PATH = '{__name__=~".+", __name__!="no such metric"}'
 
 def browse_labels(store: ClickHouse, layout: Layout, window: TimeRange, repeat: int) -> None:
     """Label names and values of all series: from the label index vs from every label map."""
-    slow = [parse_selector(_EVERY_SERIES_SLOW_PATH)]
+    slow = [parse_selector(_EVERY_SERIES_SLOW_PATH, QueryBounds.of(QueryConfig()))]
     for how, selectors in (("index", []), ("label maps", slow)):
         median, best, cpu, found = timed(repeat, lambda s=selectors: store.run_sync(
             lambda client: label_names(client, layout, TENANT, s, window, 0)))
