@@ -11,6 +11,7 @@ from gateway.model.labels import METRIC_NAME, Labels
 from gateway.model.matchers import anchor
 from gateway.promql.errors import ExecutionError
 from gateway.promql.functions.base import CallArgs, Function
+from gateway.promql.gostrings import is_valid_utf8
 from gateway.promql.types import Vector
 
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_]+")
@@ -67,7 +68,7 @@ def _set_label(labels: Labels, name: str, value: str) -> Labels:
 
 
 def _check_name(name: str, fn: str) -> None:
-    if not name or "\ufffd" in name:
+    if not name or not is_valid_utf8(name):
         raise ExecutionError(f"invalid destination label name in {fn}(): {name}")
 
 
