@@ -33,6 +33,9 @@ def test_go_quote() -> None:
 async def test_invalid_label_names_fail_as_in_prometheus() -> None:
     source = MemorySource()
     source.add((("__name__", "x"), ("src", "a")), [0], [1.0])
+    with pytest.raises(ExecutionError) as info:
+        await instant_query(source, 'count_values("a\\xc5z", x)', 0)
+    assert info.value.message == 'invalid label name "a\\xc5z"'
     with pytest.raises(ExecutionError, match="invalid destination label name"):
         await instant_query(source, 'label_replace(x, "\\xff", "", "src", "(.*)")', 0)
 
