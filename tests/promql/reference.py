@@ -191,7 +191,16 @@ def bucket_quantile(q: float, raw: Buckets) -> tuple[float, bool]:
         start = buckets[b - 1][0]
         count -= buckets[b - 1][1]
         rank -= buckets[b - 1][1]
-    return start + (end - start) * (rank / count), forced
+    return start + (end - start) * _go_div(rank, count), forced
+
+
+def _go_div(a: float, b: float) -> float:
+    """a / b with IEEE results for b == 0 (as Go computes it; Python raises)."""
+    if b != 0:
+        return a / b
+    if a == 0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _rank(x: float, buckets: Buckets) -> float:
