@@ -10,6 +10,10 @@ are recognised as invalid where Prometheus checks (`is_valid_utf8`).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
+_LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _SIMPLE = {
     "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
     "\\": "\\", "'": "'", '"': '"',
@@ -48,6 +52,16 @@ def go_quote(text: str) -> str:
             out.append(f"\\U{code:08x}")
     out.append('"')
     return "".join(out)
+
+
+def go_labels(labels: Sequence[tuple[str, str]]) -> str:
+    """A label set as Prometheus' Labels.String() prints it: `{__name__="x", a="1"}`, names
+    quoted when they are not legacy names."""
+    parts = []
+    for name, value in labels:
+        shown = name if _LEGACY_NAME.fullmatch(name) else go_quote(name)
+        parts.append(f"{shown}={go_quote(value)}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def raw_strings(query: str) -> dict[str, str]:
