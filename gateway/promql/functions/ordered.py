@@ -26,29 +26,39 @@ def _noop() -> None:
 def padded_chunks(
     values: F64, lo: I64, hi: I64, check: Check = _noop
 ) -> Iterator[tuple[slice, F64, I64]]:
-    """(windows slice, padded matrix, lengths) per chunk; padding cells hold +Inf."""
+    """(windows slice, padded matrix, lengths) per chunk; padding cells hold +Inf.
+
+    Rows are copied out of a sliding-window view of the values (one contiguous copy per
+    row), then the cells past each window's end are overwritten.
+    """
     lengths = (hi - lo).astype(np.int64)
     width = max(int(lengths.max(initial=0)), 1)
     per_chunk = max(_CHUNK_CELLS // width, 1)
+    padded = np.concatenate([values, np.full(width, np.inf)])
+    view = np.lib.stride_tricks.sliding_window_view(padded, width)
     cols = np.arange(width, dtype=np.int64)
     for first in range(0, len(lo), per_chunk):
         check()
         part = slice(first, min(first + per_chunk, len(lo)))
         n = lengths[part]
-        valid = cols[None, :] < n[:, None]
-        idx = np.where(valid, lo[part][:, None] + cols[None, :], 0)
-        taken = values[idx] if len(values) else np.zeros(idx.shape)
-        yield part, np.where(valid, taken, np.inf), n
+        matrix = view[lo[part]]
+        matrix[cols[None, :] >= n[:, None]] = np.inf
+        yield part, matrix, n
 
 
-def sort_nan_first(matrix: F64) -> F64:
-    """Each row sorted ascending with NaNs first and +Inf padding last."""
-    # np.sort puts NaN last; sorting the negation and reversing puts it first.
-    return np.asarray(-np.sort(-matrix, axis=1)[:, ::-1])
+def sorted_rows(matrix: F64) -> tuple[F64, I64]:
+    """Each row sorted ascending in place, NaNs counted and sorted as -Inf; Go orders NaN
+    before everything, so position i of a row is NaN exactly when i < its NaN count."""
+    nan = np.isnan(matrix)
+    nans = nan.sum(axis=1)
+    matrix[nan] = -np.inf
+    matrix.sort(axis=1)
+    return matrix, nans
 
 
-def quantile_of_sorted(ordered: F64, n: I64, q: F64) -> F64:
-    """Prometheus' quantile per row of NaN-first sorted rows holding n real values each."""
+def quantile_of_sorted(ordered: F64, n: I64, q: F64, nans: I64 | None = None) -> F64:
+    """Prometheus' quantile per row of sorted rows holding n real values each (the first
+    `nans` of them NaN)."""
     with np.errstate(all="ignore"):
         count = n.astype(np.float64)
         rank = q * (count - 1)
@@ -61,6 +71,9 @@ def quantile_of_sorted(ordered: F64, n: I64, q: F64) -> F64:
         ui = np.clip(np.nan_to_num(upper), 0, last).astype(np.int64)
         low = np.take_along_axis(ordered, li[:, None], axis=1)[:, 0]
         high = np.take_along_axis(ordered, ui[:, None], axis=1)[:, 0]
+        if nans is not None:
+            low = np.where(li < nans, np.nan, low)
+            high = np.where(ui < nans, np.nan, high)
         out = low * (1 - weight) + high * weight
         out = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, out))
         return np.asarray(np.where(np.isnan(q) | (n == 0), np.nan, out))
@@ -70,7 +83,8 @@ def window_quantiles(values: F64, lo: I64, hi: I64, q: F64, check: Check = _noop
     """The q[w]-quantile of values[lo[w]:hi[w]] for every window w."""
     out = np.full(len(lo), np.nan, dtype=np.float64)
     for part, matrix, n in padded_chunks(values, lo, hi, check):
-        out[part] = quantile_of_sorted(sort_nan_first(matrix), n, q[part])
+        ordered, nans = sorted_rows(matrix)
+        out[part] = quantile_of_sorted(ordered, n, q[part], nans)
     return out
 
 
@@ -79,12 +93,14 @@ def window_mad(values: F64, lo: I64, hi: I64, check: Check = _noop) -> F64:
     out = np.full(len(lo), np.nan, dtype=np.float64)
     for part, matrix, n in padded_chunks(values, lo, hi, check):
         half = np.full(len(n), 0.5)
-        median = quantile_of_sorted(sort_nan_first(matrix), n, half)
+        ordered, nans = sorted_rows(matrix)
+        median = quantile_of_sorted(ordered, n, half)
         valid = np.arange(matrix.shape[1])[None, :] < n[:, None]
         with np.errstate(all="ignore"):
-            deviation = np.where(valid, np.abs(matrix - median[:, None]), np.inf)
-        mad = quantile_of_sorted(sort_nan_first(deviation), n, half)
-        out[part] = np.where(np.isnan(matrix).any(axis=1), np.nan, mad)
+            deviation = np.where(valid, np.abs(ordered - median[:, None]), np.inf)
+        deviation.sort(axis=1)
+        mad = quantile_of_sorted(deviation, n, half)
+        out[part] = np.where(nans > 0, np.nan, mad)
     return out
 
 
