@@ -98,8 +98,9 @@ def window_mad(values: F64, lo: I64, hi: I64, check: Check = _noop) -> F64:
         valid = np.arange(matrix.shape[1])[None, :] < n[:, None]
         with np.errstate(all="ignore"):
             deviation = np.where(valid, np.abs(ordered - median[:, None]), np.inf)
-        deviation.sort(axis=1)
-        mad = quantile_of_sorted(deviation, n, half)
+        # |Inf - Inf| is NaN, which Go sorts first.
+        deviation, deviation_nans = sorted_rows(deviation)
+        mad = quantile_of_sorted(deviation, n, half, deviation_nans)
         out[part] = np.where(nans > 0, np.nan, mad)
     return out
 
