@@ -80,6 +80,25 @@ class _Cells:
     def max_abs(self) -> F64:
         return np.asarray(np.maximum.reduceat(np.abs(self.finite()), self.heads, axis=0))
 
+    def all_finite(self) -> bool:
+        return bool(np.isfinite(self.values[self.present]).all())
+
+    def with_nonfinite(self, out: F64) -> F64:
+        """IEEE's rules for NaN and infinities among a cell's values (a no-op without any)."""
+        if self.all_finite():
+            return out
+        with np.errstate(invalid="ignore"):
+            return ieee_total(out, *self.nonfinite())
+
+    def overflow_risk(self, count: F64) -> BOOL:
+        """Cells whose partial sums could overflow; none when the largest value times the
+        largest group could not."""
+        biggest = float(np.abs(self.finite()).max(initial=0.0))
+        if biggest * float(count.max(initial=0)) < SAFE_TOTAL:
+            return np.zeros(count.shape, dtype=np.bool_)
+        with np.errstate(over="ignore"):
+            return np.asarray(count * self.max_abs() >= SAFE_TOTAL)
+
 
 # A sequential algorithm over (flat values, lo, hi, check), replayed on the risky cells.
 Replay = Callable[[F64, I64, I64, Check], F64]
@@ -97,20 +116,15 @@ def _replay(cells: _Cells, risky: BOOL, out: F64, fn: Replay, check: Check) -> F
 
 def _sum(cells: _Cells, count: F64, check: Check) -> F64:
     high, low = segment_sums(cells.finite(), None, cells.starts, check)
-    with np.errstate(all="ignore"):
-        out = ieee_total(high + low, *cells.nonfinite())
-    with np.errstate(over="ignore"):
-        risky = count * cells.max_abs() >= SAFE_TOTAL
-    return _replay(cells, risky, out, kahan_windows, check)
+    out = cells.with_nonfinite(high + low)
+    return _replay(cells, cells.overflow_risk(count), out, kahan_windows, check)
 
 
 def _avg(cells: _Cells, count: F64, check: Check) -> F64:
     high, low = segment_sums(cells.finite(), None, cells.starts, check)
     with np.errstate(all="ignore"):
-        out = ieee_total(high / count + low / count, *cells.nonfinite())
-    with np.errstate(over="ignore"):
-        risky = count * cells.max_abs() >= SAFE_TOTAL
-    return _replay(cells, risky, out, kahan_mean_windows, check)
+        out = cells.with_nonfinite(high / count + low / count)
+    return _replay(cells, cells.overflow_risk(count), out, kahan_mean_windows, check)
 
 
 def _variance(cells: _Cells, count: F64, check: Check) -> F64:

@@ -54,26 +54,53 @@ def _replay(
     return out
 
 
+def _extremes(values: F64) -> tuple[bool, float, float]:
+    """Whether all values are finite, and the largest and smallest non-zero finite magnitude:
+    cheap global facts that let the common case skip the per-window special cases."""
+    finite = np.abs(values[np.isfinite(values)])
+    nonzero = finite[finite > 0]
+    return (
+        len(finite) == len(values),
+        float(finite.max(initial=0.0)),
+        float(nonzero.min(initial=np.inf)),
+    )
+
+
+def _with_nonfinite(out: F64, values: F64, lo: I64, hi: I64, all_finite: bool) -> F64:
+    if all_finite:
+        return out
+    with np.errstate(invalid="ignore"):
+        return ieee_total(out, *nonfinite_counts(values, lo, hi))
+
+
+def _overflow_risk(values: F64, lo: I64, hi: I64, biggest: float) -> BOOL:
+    """Windows whose partial sums could overflow (none, without a per-window look, when
+    even the longest window of the largest value could not)."""
+    counts = hi - lo
+    if biggest * float(counts.max(initial=0)) < SAFE_TOTAL:
+        return np.zeros(len(lo), dtype=np.bool_)
+    with np.errstate(over="ignore"):
+        return np.asarray(counts * max_abs(values, lo, hi) >= SAFE_TOTAL)
+
+
 def window_total(values: F64, lo: I64, hi: I64, check: Check = _noop) -> F64:
     """sum_over_time: the compensated sum of values[lo:hi] per window (0 when empty)."""
-    counts = hi - lo
+    all_finite, biggest, _ = _extremes(values)
     high, low = window_sums(finite_part(values), None, lo, hi, check)
-    with np.errstate(all="ignore"):
-        out = ieee_total(high + low, *nonfinite_counts(values, lo, hi))
-    with np.errstate(over="ignore"):
-        risky = counts * max_abs(values, lo, hi) >= SAFE_TOTAL
+    out = _with_nonfinite(high + low, values, lo, hi, all_finite)
+    risky = _overflow_risk(values, lo, hi, biggest)
     return _replay(risky, out, lo, hi, kahan_windows, values, check)
 
 
 def window_mean(values: F64, lo: I64, hi: I64, check: Check = _noop) -> F64:
     """avg_over_time per window (NaN when empty)."""
+    all_finite, biggest, _ = _extremes(values)
     counts = (hi - lo).astype(np.float64)
     high, low = window_sums(finite_part(values), None, lo, hi, check)
     with np.errstate(all="ignore"):
         mean = np.where(counts > 0, high / counts + low / counts, np.nan)
-        out = ieee_total(mean, *nonfinite_counts(values, lo, hi))
-    with np.errstate(over="ignore"):
-        risky = counts * max_abs(values, lo, hi) >= SAFE_TOTAL
+    out = _with_nonfinite(mean, values, lo, hi, all_finite)
+    risky = _overflow_risk(values, lo, hi, biggest)
     return _replay(risky, out, lo, hi, kahan_mean_windows, values, check)
 
 
@@ -92,6 +119,7 @@ def squares(values: F64) -> DD:
 
 def window_variance(values: F64, lo: I64, hi: I64, check: Check = _noop) -> F64:
     """stdvar_over_time per window: 0 for constant windows, NaN when any value is NaN/Inf."""
+    all_finite, biggest, smallest = _extremes(values)
     counts = (hi - lo).astype(np.float64)
     finite = finite_part(values)
     sq_h, sq_l = squares(finite)
@@ -102,10 +130,16 @@ def window_variance(values: F64, lo: I64, hi: I64, check: Check = _noop) -> F64:
     # Welford gives exactly 0 for equal values; so must we (no rounding residue).
     constant = window_reduce(values, lo, hi, np.fmin) == window_reduce(values, lo, hi, np.fmax)
     out = np.where(constant, 0.0, out)
-    nans, pos_inf, neg_inf = nonfinite_counts(values, lo, hi)
-    out = np.where((nans + pos_inf + neg_inf) > 0, np.nan, out)
-    biggest = max_abs(values, lo, hi)
-    risky = (counts > 0) & ((biggest >= _HUGE) | ((biggest > 0) & (biggest < _TINY)))
-    with np.errstate(over="ignore"):
-        risky |= counts * biggest * biggest >= SAFE_TOTAL
-    return _replay(risky, out, lo, hi, welford_windows, values, check)
+    if not all_finite:
+        nans, pos_inf, neg_inf = nonfinite_counts(values, lo, hi)
+        out = np.where((nans + pos_inf + neg_inf) > 0, np.nan, out)
+    longest = float(counts.max(initial=0))
+    if biggest >= _HUGE or smallest < _TINY or longest * biggest * biggest >= SAFE_TOTAL:
+        window_max = max_abs(values, lo, hi)
+        risky = (counts > 0) & (
+            (window_max >= _HUGE) | ((window_max > 0) & (window_max < _TINY))
+        )
+        with np.errstate(over="ignore"):
+            risky |= counts * window_max * window_max >= SAFE_TOTAL
+        out = _replay(risky, out, lo, hi, welford_windows, values, check)
+    return out
