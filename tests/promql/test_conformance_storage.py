@@ -27,7 +27,7 @@ from gateway.storage.schema import Layout
 from gateway.storage.writer import NewSeries, TenantSamples, WriteBatch, write_batch
 from tests.promql.promqlcheck import Outcome, Runner
 from tests.promql.promqltest import Load, parse_script
-from tests.promql.test_conformance import FLOORS, SKIPPED_FILES, TESTDATA
+from tests.promql.test_conformance import FLOORS, SKIPPED_FILES, TESTDATA, documented_counts
 from tests.promql.test_conformance import outcomes as memory_outcomes
 
 # Pass-rate floors over non-skipped evals through storage, as measured.
@@ -161,3 +161,12 @@ def test_storage_summary(
     with capsys.disabled():
         print("\n" + "\n".join(lines))
     assert total["pass"] / (total["pass"] + total["fail"]) >= 0.95
+
+
+def test_documented_storage_pass_rates_are_current(
+    storage_outcomes: dict[str, tuple[Outcome, ...]],
+) -> None:
+    documented = documented_counts()
+    for name, found in storage_outcomes.items():
+        counts = Counter(o.status for o in found)
+        assert documented[name][1] == (counts["pass"], counts["fail"], counts["skip"]), name
