@@ -48,6 +48,8 @@ def parse_error_text(query: str, message: str) -> str:
         pos, text = found
         if message == "invalid promql query" or text == message.replace("'", '"'):
             return f"{position(query, pos)}: parse error: {text}"
+    if message == "unexpected end of input inside brackets":
+        message = "unclosed left bracket"  # Prometheus' lexer words it so
     if "unclosed" in message or "end of input" in message:
         return f"{position(query, len(query))}: parse error: {message}"
     return f"parse error: {message}"

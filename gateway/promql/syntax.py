@@ -57,7 +57,7 @@ class Token:
             return f"<op:{word}>"
         if self.kind == "ident" and word in KEYWORDS:
             return f"<{word}>"
-        if self.kind == "op" and self.text not in "(){}[],:@":
+        if self.kind == "op" and self.text not in "(){}[],:@=":
             return f"<op:{self.text}>"
         if self.kind == "op":
             return _go_quote(self.text)
@@ -289,8 +289,9 @@ class _Recognizer:
             self.i += 1
         if self.tok.kind in ("number", "duration"):
             self.i += 1
-        elif self.word() in ("start", "end") and self.peek_is("("):
-            self.i += 2
-            self.expect(")", "@", '")"')
+        elif self.word() in ("start", "end"):
+            self.i += 1
+            self.expect("(", "@", "timestamp")
+            self.expect(")", "@", "timestamp")
         else:
             raise SyntaxFault(self.tok, "@", "timestamp")
