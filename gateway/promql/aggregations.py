@@ -1,106 +1,186 @@
-"""Aggregation operators (sum, avg, topk, quantile, count_values, ...) with by/without."""
+"""Aggregation operators (sum, avg, min, max, count, group, stddev, stdvar, quantile) with
+by/without; topk and its kin are in `selection`, count_values in `count_values`.
+
+Rows are sorted by group once, so every group is a run of consecutive rows and each reduction
+is a few numpy passes over all groups and steps: pairwise double-double sums per run (as exact
+as Prometheus' Kahan sums), reduceat for counts and extremes, and a flat (step, group) layout
+of the present values for quantiles and for replaying Prometheus' sequential algorithms on the
+rare cells whose sums could overflow.
+"""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import promql_parser as pp
 
-from gateway.model.labels import METRIC_NAME, Labels, series_hash
+from gateway.promql import count_values, selection
 from gateway.promql.context import EvalContext, go_float
-from gateway.promql.errors import BadData, ExecutionError
-from gateway.promql.functions.windows import quantile
+from gateway.promql.errors import BadData
+from gateway.promql.functions.compensated import (
+    SAFE_TOTAL,
+    Check,
+    ieee_total,
+    kahan_mean_windows,
+    kahan_windows,
+    segment_sums,
+    welford_windows,
+)
+from gateway.promql.functions.moments import squares, variance_of
+from gateway.promql.functions.ordered import window_quantiles
+from gateway.promql.grouping import group_rows
 from gateway.promql.parse import op_name
-from gateway.promql.result import format_value
-from gateway.promql.rows import RowBuilder
-from gateway.promql.types import BOOL, F64, Scalar, String, Value, Vector, without_name
+from gateway.promql.types import BOOL, F64, I64, Scalar, String, Value, Vector
 
-_SELECTORS = ("topk", "bottomk", "limitk", "limit_ratio")
-
-
-def _group_key(labels: Labels, names: set[str], without: bool) -> Labels:
-    if without:
-        return tuple(p for p in labels if p[0] not in names and p[0] != METRIC_NAME)
-    return tuple(p for p in labels if p[0] in names)
+# Squares of magnitudes in [_TINY, _HUGE] neither overflow nor lose bits to underflow.
+_HUGE = 1e150
+_TINY = 1e-100
 
 
-def _groups(vector: Vector, modifier: pp.AggModifier | None) -> dict[Labels, list[int]]:
-    without = modifier is not None and modifier.type == pp.AggModifierType.Without
-    names = set(modifier.labels) if modifier is not None else set()
-    groups: dict[Labels, list[int]] = {}
-    for row, labels in enumerate(vector.labels):
-        # A name already marked for removal takes no part in grouping.
-        own = without_name(labels) if vector.drop_name[row] else labels
-        groups.setdefault(_group_key(own, names, without), []).append(row)
-    return groups
+@dataclass(frozen=True, slots=True, eq=False)
+class _Cells:
+    """Sorted values of one aggregation: (rows sorted by group, steps), present mask."""
+
+    values: F64
+    present: BOOL
+    starts: I64
+
+    @property
+    def heads(self) -> I64:
+        return self.starts[:-1]
+
+    def per_group(self, flags: BOOL) -> I64:
+        """How many rows of each group have a flag set, per step: (groups, steps)."""
+        return np.add.reduceat(flags.astype(np.int64), self.heads, axis=0)
+
+    def finite(self) -> F64:
+        return np.where(self.present & np.isfinite(self.values), self.values, 0.0)
+
+    def flat(self) -> tuple[F64, I64, I64]:
+        """Present values laid out step by step, group by group, and each (group, step)
+        cell's [lo, hi) in that layout, cells ordered (group, step)."""
+        flat = self.values.T[self.present.T]
+        counts = np.add.reduceat(self.present.T.astype(np.int64), self.heads, axis=1)
+        hi = np.cumsum(counts.ravel())
+        lo = hi - counts.ravel()
+        groups, steps = len(self.heads), self.values.shape[1]
+        as_cells = np.arange(groups * steps).reshape(steps, groups).T.ravel()
+        return flat, lo[as_cells], hi[as_cells]
+
+    def nonfinite(self) -> tuple[I64, I64, I64]:
+        v, p = self.values, self.present
+        return (
+            self.per_group(p & np.isnan(v)),
+            self.per_group(p & (v == np.inf)),
+            self.per_group(p & (v == -np.inf)),
+        )
+
+    def max_abs(self) -> F64:
+        return np.asarray(np.maximum.reduceat(np.abs(self.finite()), self.heads, axis=0))
+
+    def all_finite(self) -> bool:
+        return bool(np.isfinite(self.values[self.present]).all())
+
+    def with_nonfinite(self, out: F64) -> F64:
+        """IEEE's rules for NaN and infinities among a cell's values (a no-op without any)."""
+        if self.all_finite():
+            return out
+        with np.errstate(invalid="ignore"):
+            return ieee_total(out, *self.nonfinite())
+
+    def overflow_risk(self, count: F64) -> BOOL:
+        """Cells whose partial sums could overflow; none when the largest value times the
+        largest group could not."""
+        biggest = float(np.abs(self.finite()).max(initial=0.0))
+        if biggest * float(count.max(initial=0)) < SAFE_TOTAL:
+            return np.zeros(count.shape, dtype=np.bool_)
+        with np.errstate(over="ignore"):
+            return np.asarray(count * self.max_abs() >= SAFE_TOTAL)
 
 
-def _kahan_add(inc: F64, total: F64, comp: F64) -> tuple[F64, F64]:
-    new = total + inc
-    bigger = np.abs(total) >= np.abs(inc)
-    step = np.where(bigger, (total - new) + inc, (inc - new) + total)
-    return new, np.where(np.isinf(new), 0.0, comp + step)
+# A sequential algorithm over (flat values, lo, hi, check), replayed on the risky cells.
+Replay = Callable[[F64, I64, I64, Check], F64]
 
 
-def kahan_sum(values: F64, present: BOOL) -> F64:
-    """Compensated sum over rows, per step, as Prometheus sums floats."""
-    total = np.zeros(values.shape[1], dtype=np.float64)
-    comp = np.zeros(values.shape[1], dtype=np.float64)
+def _replay(cells: _Cells, risky: BOOL, out: F64, fn: Replay, check: Check) -> F64:
+    """Recompute the risky (group, step) cells with Prometheus' sequential algorithm."""
+    if risky.any():
+        flat, lo, hi = cells.flat()
+        take = np.flatnonzero(risky.ravel())
+        out = out.copy()
+        out.ravel()[take] = fn(flat, lo[take], hi[take], check)
+    return out
+
+
+def _sum(cells: _Cells, count: F64, check: Check) -> F64:
+    high, low = segment_sums(cells.finite(), None, cells.starts, check)
+    out = cells.with_nonfinite(high + low)
+    return _replay(cells, cells.overflow_risk(count), out, kahan_windows, check)
+
+
+def _avg(cells: _Cells, count: F64, check: Check) -> F64:
+    high, low = segment_sums(cells.finite(), None, cells.starts, check)
     with np.errstate(all="ignore"):
-        for row in range(values.shape[0]):
-            total, comp = _kahan_add(np.where(present[row], values[row], 0.0), total, comp)
-        return np.asarray(total + comp, dtype=np.float64)
+        out = cells.with_nonfinite(high / count + low / count)
+    return _replay(cells, cells.overflow_risk(count), out, kahan_mean_windows, check)
 
 
-def welford_variance(values: F64, present: BOOL) -> F64:
-    """Population variance over rows per step (Welford with compensated sums)."""
-    steps = values.shape[1]
-    count, mean, mean_c, aux, aux_c = (np.zeros(steps) for _ in range(5))
-    with np.errstate(all="ignore"):
-        for row in range(values.shape[0]):
-            here, value = present[row], values[row]
-            new_count = count + here
-            delta = value - (mean + mean_c)
-            new_mean, new_mean_c = _kahan_add(delta / new_count, mean, mean_c)
-            new_aux, new_aux_c = _kahan_add(
-                delta * (value - (new_mean + new_mean_c)), aux, aux_c
-            )
-            count = new_count
-            mean, mean_c = np.where(here, new_mean, mean), np.where(here, new_mean_c, mean_c)
-            aux, aux_c = np.where(here, new_aux, aux), np.where(here, new_aux_c, aux_c)
-        return np.asarray((aux + aux_c) / count, dtype=np.float64)
+def _variance(cells: _Cells, count: F64, check: Check) -> F64:
+    finite = cells.finite()
+    steps = finite.shape[1]
+    sq_h, sq_l = squares(finite)
+    # Values and their squares side by side: one pairwise pass sums both.
+    high, low = segment_sums(
+        np.concatenate([finite, sq_h], axis=1),
+        np.concatenate([np.zeros_like(finite), sq_l], axis=1),
+        cells.starts,
+        check,
+    )
+    out = variance_of((high[:, :steps], low[:, :steps]), (high[:, steps:], low[:, steps:]), count)
+    masked = np.where(cells.present, cells.values, np.nan)
+    low = np.fmin.reduceat(masked, cells.heads, axis=0)
+    high = np.fmax.reduceat(masked, cells.heads, axis=0)
+    # Welford gives exactly 0 for equal values; so must we (no rounding residue).
+    out = np.where(low == high, 0.0, out)
+    nans, pos_inf, neg_inf = cells.nonfinite()
+    out = np.where(nans + pos_inf + neg_inf > 0, np.nan, out)
+    biggest = cells.max_abs()
+    risky = (biggest >= _HUGE) | ((biggest > 0) & (biggest < _TINY))
+    with np.errstate(over="ignore"):
+        risky |= count * biggest * biggest >= SAFE_TOTAL
+    return _replay(cells, risky & (count > 0), out, welford_windows, check)
 
 
-def _reduce(op: str, values: F64, present: BOOL, param: F64 | None) -> F64:
-    count = present.sum(axis=0)
+def _quantile(cells: _Cells, param: F64, check: Check) -> F64:
+    flat, lo, hi = cells.flat()
+    groups, steps = len(cells.heads), cells.values.shape[1]
+    q = np.broadcast_to(param[None, :], (groups, steps)).ravel()
+    return window_quantiles(flat, lo, hi, q, check).reshape(groups, steps)
+
+
+def _reduce(op: str, cells: _Cells, param: F64 | None, check: Check) -> F64:
+    count = cells.per_group(cells.present).astype(np.float64)
     with np.errstate(all="ignore"):
         if op == "sum":
-            return kahan_sum(values, present)
+            return _sum(cells, count, check)
         if op == "avg":
-            mean = kahan_sum(values, present) / count
-            bad = np.isinf(mean) & np.isfinite(np.where(present, values, 0.0)).all(axis=0)
-            if bad.any():
-                incremental = np.where(present, values / np.maximum(count, 1), 0.0).sum(axis=0)
-                mean = np.where(bad, incremental, mean)
-            return np.asarray(mean, dtype=np.float64)
+            return _avg(cells, count, check)
         if op == "count":
-            return np.asarray(count, dtype=np.float64)
+            return count
         if op == "group":
-            return np.ones(values.shape[1], dtype=np.float64)
+            return np.ones_like(count)
         if op in ("min", "max"):
-            masked = np.where(present, values, np.nan)
+            masked = np.where(cells.present, cells.values, np.nan)
             reducer = np.fmin if op == "min" else np.fmax
-            return np.asarray(reducer.reduce(masked, axis=0), dtype=np.float64)
+            return np.asarray(reducer.reduceat(masked, cells.heads, axis=0))
         if op in ("stddev", "stdvar"):
-            dev = welford_variance(values, present)
-            return np.asarray(np.sqrt(dev) if op == "stddev" else dev, dtype=np.float64)
+            variance = _variance(cells, count, check)
+            return np.sqrt(variance) if op == "stddev" else variance
         if op == "quantile":
             assert param is not None
-            out = np.zeros(values.shape[1], dtype=np.float64)
-            for j in np.flatnonzero(count).tolist():
-                out[j] = quantile(float(param[j]), values[present[:, j], j])
-            return out
+            return _quantile(cells, param, check)
     raise BadData(f"unknown aggregation {op}")
 
 
@@ -111,95 +191,26 @@ def aggregate(
     op = op_name(expr.op)
     if not isinstance(inner, Vector):
         raise BadData(f"expected instant vector in aggregation {op}")
-    groups = _groups(inner, expr.modifier)
     if op == "count_values":
         if not isinstance(param, String):
             raise BadData("count_values requires a string parameter")
-        return _count_values(param.value, inner, groups)
+        return count_values.count_values(param.value, inner, expr.modifier, ctx.check_deadline)
+    groups = group_rows(inner, expr.modifier, ctx.check_deadline)
     scalar = param.values if isinstance(param, Scalar) else None
-    if op in _SELECTORS:
+    if op in selection.SELECTORS:
         assert scalar is not None
-        return _select(op, scalar, inner, groups)
+        return selection.select(op, scalar, inner, groups.of_row, ctx)
     if op == "quantile" and scalar is not None:
         for q in np.unique(scalar).tolist():
             if not 0 <= q <= 1:
                 ctx.annotations.warn(
                     f"quantile value should be between 0 and 1, got {go_float(q)}"
                 )
-    keys = list(groups)
-    values = np.zeros((len(keys), inner.steps), dtype=np.float64)
-    present = np.zeros((len(keys), inner.steps), dtype=np.bool_)
-    for g, key in enumerate(keys):
-        rows = groups[key]
-        sub_present = inner.present[rows]
-        values[g] = _reduce(op, inner.values[rows], sub_present, scalar)
-        present[g] = sub_present.any(axis=0)
+    if not groups.keys:
+        return Vector.empty(inner.steps)
+    cells = _Cells(inner.values[groups.order], inner.present[groups.order], groups.starts)
+    values = _reduce(op, cells, scalar, ctx.check_deadline)
+    present = cells.per_group(cells.present) > 0
     values = np.where(present, values, 0.0)
+    keys = groups.keys
     return Vector(keys, values, present, np.zeros(len(keys), dtype=np.bool_))
-
-
-def _count_values(label: str, inner: Vector, groups: dict[Labels, list[int]]) -> Vector:
-    if not label or "\ufffd" in label:
-        raise ExecutionError(f"invalid label name {label!r}")
-    builder = RowBuilder(inner.steps)
-    counts: dict[Labels, F64] = {}
-    for key, rows in groups.items():
-        for row in rows:
-            for j in np.flatnonzero(inner.present[row]).tolist():
-                text = format_value(float(inner.values[row, j]))
-                labels = tuple(sorted([*(p for p in key if p[0] != label), (label, text)]))
-                counts.setdefault(labels, np.zeros(inner.steps))[j] += 1
-    for labels, series in counts.items():
-        builder.add(labels, series, series > 0, False)
-    return builder.build()
-
-
-def _check_param(op: str, param: F64) -> None:
-    if np.isnan(param).any():
-        what = "Ratio" if op == "limit_ratio" else "Parameter"
-        raise ExecutionError(f"{what} value is NaN")
-
-
-def _select(op: str, param: F64, inner: Vector, groups: dict[Labels, list[int]]) -> Vector:
-    _check_param(op, param)
-    keep = np.zeros_like(inner.present)
-    order: list[int] = []
-    for rows in groups.values():
-        idx = np.asarray(rows)
-        sub_values, sub_present = inner.values[idx], inner.present[idx]
-        for j in np.flatnonzero(sub_present.any(axis=0)).tolist():
-            chosen = _choose(op, float(param[j]), sub_values[:, j], sub_present[:, j], inner, idx)
-            keep[idx[chosen], j] = True
-            order.extend(int(idx[c]) for c in chosen)
-    # Rows keep their own labels; only the chosen steps stay present.
-    out = Vector(inner.labels, inner.values, keep, inner.drop_name)
-    # An instant query lists the chosen series in rank order, as Prometheus does.
-    return out.take(order) if inner.steps == 1 else out
-
-
-def _choose(
-    op: str, param: float, values: F64, present: BOOL, inner: Vector, idx: np.ndarray
-) -> list[int]:
-    candidates = np.flatnonzero(present).tolist()
-    if op == "limit_ratio":
-        ratio = max(-1.0, min(1.0, param))
-        chosen = []
-        for c in candidates:
-            offset = series_hash(inner.labels[int(idx[c])]) / float(2**64 - 1)
-            if (ratio >= 0 and offset < ratio) or (ratio < 0 and offset >= 1.0 + ratio):
-                chosen.append(c)
-        return chosen
-    k = int(min(param, len(candidates))) if math.isfinite(param) else (
-        len(candidates) if param > 0 else 0
-    )
-    if k < 1:
-        return []
-    if op == "limitk":
-        return candidates[:k]
-    sign = -1.0 if op == "topk" else 1.0
-
-    def key(c: int) -> tuple[int, float]:
-        v = float(values[c])
-        return (1, 0.0) if math.isnan(v) else (0, sign * v)
-
-    return sorted(candidates, key=key)[:k]

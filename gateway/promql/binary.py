@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import promql_parser as pp
 
-from gateway.model.labels import METRIC_NAME, Labels, format_labels
+from gateway.model.labels import METRIC_NAME, Labels
 from gateway.promql.context import EvalContext
 from gateway.promql.errors import BadData, ExecutionError
+from gateway.promql.gostrings import go_labels
 from gateway.promql.parse import op_name
 from gateway.promql.rows import RowBuilder
 from gateway.promql.types import BOOL, F64, Scalar, Value, Vector
@@ -79,8 +80,8 @@ def apply(expr: pp.BinaryExpr, lhs: Value, rhs: Value, ctx: EvalContext) -> Valu
     if not isinstance(lhs, Vector) or not isinstance(rhs, Vector):
         raise BadData(f"binary operator {op} needs scalar or instant vector operands")
     if op in SET_OPS:
-        return _set_op(op, lhs, rhs, modifier)
-    return _vector_vector(op, lhs, rhs, modifier, as_bool)
+        return _set_op(op, lhs, rhs, modifier, ctx)
+    return _vector_vector(op, lhs, rhs, modifier, as_bool, ctx)
 
 
 def _vector_scalar(
@@ -108,9 +109,13 @@ def _signature(labels: Labels, matching: pp.LabelModifier | None) -> Labels:
     return tuple(p for p in labels if p[0] not in ignored)
 
 
-def _sig_rows(vector: Vector, matching: pp.LabelModifier | None) -> dict[Labels, list[int]]:
+def _sig_rows(
+    vector: Vector, matching: pp.LabelModifier | None, ctx: EvalContext
+) -> dict[Labels, list[int]]:
     out: dict[Labels, list[int]] = {}
     for row, labels in enumerate(vector.labels):
+        if row & 1023 == 0:
+            ctx.check_deadline()
         out.setdefault(_signature(labels, matching), []).append(row)
     return out
 
@@ -119,22 +124,30 @@ def _any_present(vector: Vector, rows: list[int]) -> BOOL:
     return np.asarray(vector.present[rows].any(axis=0))
 
 
-def _set_op(op: str, lhs: Vector, rhs: Vector, modifier: pp.BinModifier | None) -> Vector:
+def _set_op(
+    op: str, lhs: Vector, rhs: Vector, modifier: pp.BinModifier | None, ctx: EvalContext
+) -> Vector:
     matching = modifier.matching if modifier is not None else None
     steps = lhs.steps
-    right = {sig: _any_present(rhs, rows) for sig, rows in _sig_rows(rhs, matching).items()}
+    right = {sig: _any_present(rhs, rows) for sig, rows in _sig_rows(rhs, matching, ctx).items()}
     none = np.zeros(steps, dtype=np.bool_)
     if op in ("and", "unless"):
         present = lhs.present.copy()
         for row, labels in enumerate(lhs.labels):
+            if row & 1023 == 0:
+                ctx.check_deadline()
             other = right.get(_signature(labels, matching), none)
             present[row] &= other if op == "and" else ~other
         return Vector(lhs.labels, lhs.values, present, lhs.drop_name)
-    left = {sig: _any_present(lhs, rows) for sig, rows in _sig_rows(lhs, matching).items()}
+    left = {sig: _any_present(lhs, rows) for sig, rows in _sig_rows(lhs, matching, ctx).items()}
     builder = RowBuilder(steps)
     for row, labels in enumerate(lhs.labels):
+        if row & 1023 == 0:
+            ctx.check_deadline()
         builder.add(labels, lhs.values[row], lhs.present[row], bool(lhs.drop_name[row]))
     for row, labels in enumerate(rhs.labels):
+        if row & 1023 == 0:
+            ctx.check_deadline()
         mask = rhs.present[row] & ~left.get(_signature(labels, matching), none)
         builder.add(labels, rhs.values[row], mask, bool(rhs.drop_name[row]))
     return builder.build()
@@ -162,7 +175,12 @@ def _result_labels(
 
 
 def _vector_vector(
-    op: str, lhs: Vector, rhs: Vector, modifier: pp.BinModifier | None, as_bool: bool
+    op: str,
+    lhs: Vector,
+    rhs: Vector,
+    modifier: pp.BinModifier | None,
+    as_bool: bool,
+    ctx: EvalContext,
 ) -> Vector:
     card = modifier.card if modifier is not None else pp.VectorMatchCardinality.OneToOne
     matching = modifier.matching if modifier is not None else None
@@ -170,15 +188,19 @@ def _vector_vector(
     many, one = (rhs, lhs) if swapped else (lhs, rhs)
     # Prometheus skips a step outright when either side is empty there.
     active = lhs.present.any(axis=0) & rhs.present.any(axis=0)
-    one_sigs = _sig_rows(one, matching)
+    one_sigs = _sig_rows(one, matching, ctx)
     for sig, rows in one_sigs.items():
         counts = (one.present[rows] & active).sum(axis=0)
         if (counts > 1).any():
-            side = "left" if swapped else "right"
+            # As Prometheus meets them at the first such step: the later series, then the one
+            # already seen.
+            step = int(np.argmax(counts > 1))
+            first, second = [one.labels[r] for r in rows if one.present[r, step]][:2]
             raise ExecutionError(
-                f"found duplicate series for the match group {format_labels(sig)} on the "
-                f"{side} hand-side of the operation: "
-                "many-to-many matching not allowed: matching labels must be unique on one side"
+                f"found duplicate series for the match group {go_labels(sig)} on the "
+                f"{'left' if swapped else 'right'} hand-side of the operation: "
+                f"[{go_labels(second)}, {go_labels(first)}];many-to-many matching not allowed: "
+                "matching labels must be unique on one side"
             )
     one_any = {sig: _any_present(one, rows) & active for sig, rows in one_sigs.items()}
     filtering = op in COMPARISONS and not as_bool
@@ -187,6 +209,8 @@ def _vector_vector(
     )
     matched_per_sig: dict[Labels, np.ndarray] = {}
     for i, many_labels in enumerate(many.labels):
+        if i & 1023 == 0:
+            ctx.check_deadline()
         sig = _signature(many_labels, matching)
         if sig not in one_any:
             continue

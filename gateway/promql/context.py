@@ -48,6 +48,8 @@ class EvalContext:
     deadline: float = 0.0
     step_ms: int = 0
     canceled: bool = False
+    # String literals Go reads as other bytes than promql-parser does (see gostrings).
+    strings: dict[str, str] = field(default_factory=dict)
 
     def check_deadline(self) -> None:
         """Raise QueryCanceled once abandoned, QueryTimeout once the deadline has passed."""

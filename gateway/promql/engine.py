@@ -11,6 +11,7 @@ import promql_parser as pp
 from gateway.promql.context import EngineOptions, EvalContext
 from gateway.promql.errors import BadData, QueryTimeout
 from gateway.promql.evaluator import bounds_of, evaluate
+from gateway.promql.gostrings import raw_strings
 from gateway.promql.parse import parse_query
 from gateway.promql.plan import plan
 from gateway.promql.result import (
@@ -35,7 +36,8 @@ async def instant_query(
     """Evaluate `query` at one instant."""
     options = options or EngineOptions()
     expr = parse_query(query)
-    ctx = await _prepare(source, expr, Grid.of(time_ms, time_ms, 0), time_ms, time_ms, options)
+    grid = Grid.of(time_ms, time_ms, 0)
+    ctx = await _prepare(source, query, expr, grid, time_ms, time_ms, options)
     value = await _evaluate(expr, Grid.of(time_ms, time_ms, 0), ctx)
     return _finish(_instant_value(value, time_ms), ctx)
 
@@ -65,7 +67,7 @@ async def range_query(
         )
     expr = parse_query(query)
     grid = Grid.of(start_ms, end_ms, step_ms)
-    ctx = await _prepare(source, expr, grid, start_ms, end_ms, options, is_range=True)
+    ctx = await _prepare(source, query, expr, grid, start_ms, end_ms, options, is_range=True)
     ctx.step_ms = step_ms
     value = await _evaluate(expr, grid, ctx)
     if isinstance(value, Scalar):
@@ -88,6 +90,7 @@ async def range_query(
 
 async def _prepare(
     source: SeriesSource,
+    query: str,
     expr: pp.Expr,
     grid: Grid,
     start_ms: int,
@@ -98,6 +101,7 @@ async def _prepare(
     """Plan the fetches and run them concurrently; the context holds what they returned."""
     ctx = EvalContext(options, start_ms, end_ms, is_range, {})
     ctx.deadline = time.monotonic() + options.timeout_s
+    ctx.strings = raw_strings(query)
     fetches = {f.key: f for f in plan(expr, grid, bounds_of(ctx))}
     try:
         results = await asyncio.wait_for(

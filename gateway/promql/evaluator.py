@@ -31,7 +31,7 @@ def evaluate(expr: pp.Expr, grid: Grid, ctx: EvalContext) -> Value:
     if isinstance(expr, pp.NumberLiteral):
         return Scalar(np.full(len(grid), expr.val, dtype=np.float64))
     if isinstance(expr, pp.StringLiteral):
-        return String(expr.val)
+        return String(ctx.strings.get(expr.val, expr.val))
     if isinstance(expr, pp.ParenExpr):
         return evaluate(expr.expr, grid, ctx)
     if isinstance(expr, pp.UnaryExpr):

@@ -9,6 +9,7 @@ import promql_parser as pp
 from gateway.model.labels import METRIC_NAME
 from gateway.model.matchers import BadMatcher, Matcher, check_selector
 from gateway.promql.errors import BadData
+from gateway.promql.syntax import diagnose
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # promql-parser's MatchOp values are not hashable, so compare them one by one.
@@ -37,13 +38,29 @@ def parse_query(query: str) -> pp.Expr:
 def parse_error_text(query: str, message: str) -> str:
     """Prometheus' `LINE:COL: parse error: ...` where the position is known, else no position.
 
-    promql-parser reports no position; errors about a missing end (unclosed brackets, input
-    that ends too early) are at the end of the input, as Prometheus reports them.
+    promql-parser reports no position. Errors about a missing end (unclosed brackets, input
+    that ends too early) are at the end of the input, as Prometheus reports them. For its bare
+    "invalid promql query", and for messages our own reading of the query agrees with, the
+    query is read again (`syntax.diagnose`) to name and place the offending token.
     """
+    found = diagnose(query)
+    if found is not None:
+        pos, text = found
+        if message == "invalid promql query" or text == message.replace("'", '"'):
+            return f"{position(query, pos)}: parse error: {text}"
+    if message == "unexpected end of input inside brackets":
+        message = "unclosed left bracket"  # Prometheus' lexer words it so
     if "unclosed" in message or "end of input" in message:
-        lines = query.split("\n")
-        return f"{len(lines)}:{len(lines[-1].encode()) + 1}: parse error: {message}"
+        return f"{position(query, len(query))}: parse error: {message}"
     return f"parse error: {message}"
+
+
+def position(query: str, offset: int) -> str:
+    """`line:column` of a character offset, columns counted in bytes from 1 (as Prometheus)."""
+    before = query[:offset].encode("utf-8", "surrogatepass")
+    line = before.count(b"\n") + 1
+    column = len(before) - before.rfind(b"\n")
+    return f"{line}:{column}"
 
 
 def delta_ms(delta: timedelta | None) -> int:

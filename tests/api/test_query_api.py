@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from tests.api.test_write_errors import post, rw1, series
 from tests.conftest import FIXTURES, RunningGateway, make_config, start_gateway
 from tests.prometheus_process import parse_exposition
+from tests.promql.test_engine_timeout import BOUND_SECONDS, LONG_QUERY, evaluating_threads
 
 API = FIXTURES / "api"
 UP = [(b"__name__", b"up"), (b"instance", b"127.0.0.1:19095"), (b"job", b"prometheus")]
@@ -207,6 +209,17 @@ async def test_timeout_parameter_answers_503_promptly(gateway: RunningGateway) -
     # The gateway is not stuck afterwards.
     status, body = await call(gateway, INSTANT, {"query": "up", "time": T})
     assert status == 200, body
+
+
+async def test_timed_out_evaluation_frees_its_thread(gateway: RunningGateway) -> None:
+    # One function node with tens of seconds of work: the 503 comes at the timeout, and the
+    # evaluation thread stops inside that node instead of running on unobserved.
+    params = {"query": LONG_QUERY, "start": "0", "end": "86400", "step": "15", "timeout": "0.3"}
+    status, body = await call(gateway, RANGE, params)
+    assert (status, body["errorType"]) == (503, "timeout"), body
+    async with asyncio.timeout(BOUND_SECONDS):
+        while evaluating_threads():
+            await asyncio.sleep(0.02)
 
 
 async def test_configured_timeout_applies(chdb_dsn: str) -> None:

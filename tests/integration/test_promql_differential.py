@@ -13,6 +13,11 @@ Where 2.42 (2.x) and 3.x semantics differ, the data and times avoid the differen
 - `holt_winters` is `double_exponential_smoothing` (experimental) in 3.x: not queried.
 - 3.x-only functions (`sort_by_label`, `info`, `limitk`, ...) are not queried.
 - `atan2` drops the metric name in 3.x (see ATAN2).
+- Where a counter starts inside a rate window, 2.x caps the extrapolation at the counter's zero
+  point before applying the 1.1 x sample-interval threshold, 3.x after it (2.42 gives 0.3533
+  for `rate(...[5m])` one minute after the data begins, 3.x rules 0.3338): no answer depends on
+  a rate over the first minutes of data (the one subquery reaching back there takes a maximum,
+  which those early, smaller rates do not set).
 """
 
 from __future__ import annotations
@@ -62,6 +67,10 @@ QUERIES = [
     "idelta(memory_bytes[5m])",
     "deriv(memory_bytes[10m])",
     "predict_linear(memory_bytes[10m], 3600)",
+    "deriv(http_requests_total[10m])",
+    "predict_linear(http_requests_total[15m], 600)",
+    "irate(request_duration_seconds_count[5m])",
+    "idelta(http_requests_total[3m])",
     # *_over_time
     "avg_over_time(memory_bytes[10m])",
     "sum_over_time(memory_bytes[5m])",
@@ -73,6 +82,9 @@ QUERIES = [
     "stddev_over_time(memory_bytes[10m])",
     "stdvar_over_time(memory_bytes[10m])",
     "quantile_over_time(0.9, memory_bytes[10m])",
+    "quantile_over_time(0.5, memory_bytes[15m])",
+    "stddev_over_time(rate(http_requests_total[5m])[5m:1m])",
+    "sum_over_time(http_requests_total[10m])",
     "absent_over_time(temp_celsius[2m])",
     # aggregations
     "sum by (job) (rate(http_requests_total[5m]))",
@@ -87,6 +99,13 @@ QUERIES = [
     "bottomk(2, memory_bytes)",
     "quantile by (job) (0.75, memory_bytes)",
     'count_values("value", resets(http_requests_total[30m]))',
+    'count_values by (job) ("v", round(memory_bytes / 100))',
+    "topk by (job) (1, rate(http_requests_total[5m]))",
+    "bottomk(3, rate(http_requests_total[5m]))",
+    "quantile(0.9, rate(http_requests_total[5m]))",
+    "quantile without (instance) (0.5, memory_bytes)",
+    "stdvar without (code) (rate(http_requests_total[5m]))",
+    "avg by (job) (memory_bytes)",
     # binary operators and set operations
     "memory_bytes / 1024 / 1024",
     'http_requests_total{code="500"} / ignoring(code) http_requests_total{code="200"}',
@@ -101,6 +120,7 @@ QUERIES = [
     # histograms
     "histogram_quantile(0.9, sum by (le) (rate(request_duration_seconds_bucket[5m])))",
     "histogram_quantile(0.5, rate(request_duration_seconds_bucket[10m]))",
+    "histogram_quantile(0.99, sum by (job, le) (rate(request_duration_seconds_bucket[10m])))",
     "rate(request_duration_seconds_sum[5m]) / rate(request_duration_seconds_count[5m])",
     # labels, sorting, clamping, math, time
     'label_replace(memory_bytes, "host", "h-$1", "instance", "(.*)")',

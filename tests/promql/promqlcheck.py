@@ -131,8 +131,9 @@ def _selectors(expr: pp.Expr) -> Iterator[pp.VectorSelector]:
 def _check_failure(ev: Eval, exc: QueryError) -> tuple[str, str]:
     if not ev.fail:
         return "fail", f"unexpected error: {exc.message}"
-    if ev.fail_msg is not None and ev.fail_msg not in exc.message:
-        return "fail", f"error {exc.message!r} does not contain {ev.fail_msg!r}"
+    # Upstream compares the whole message, and searches with the regex.
+    if ev.fail_msg is not None and ev.fail_msg != exc.message:
+        return "fail", f"error {exc.message!r} is not {ev.fail_msg!r}"
     if ev.fail_regex is not None and not re.search(ev.fail_regex, exc.message):
         return "fail", f"error {exc.message!r} does not match /{ev.fail_regex}/"
     return "pass", ""
@@ -230,7 +231,8 @@ def _check_annotations(ev: Eval, result: Result) -> str | None:
     ):
         if wanted is True and not got:
             return f"expected {kind}, got none"
-        if wanted is True and msg is not None and not any(msg in g for g in got):
+        # Like a failure message, an annotation message must be one of them exactly.
+        if wanted is True and msg is not None and msg not in got:
             return f"expected {kind} {msg!r}, got {got}"
         if wanted is False and got:
             return f"expected no {kind}, got {got}"

@@ -93,6 +93,20 @@ async def test_many_to_many_is_execution_error(source: MemorySource) -> None:
         await instant_query(source, "foo + on() foo", 600_000)
     assert info.value.error_type == "execution"
     assert info.value.status == 422
+    assert info.value.message == (
+        "found duplicate series for the match group {} on the right hand-side of the "
+        'operation: [{__name__="foo", a="2"}, {__name__="foo", a="1"}];many-to-many matching '
+        "not allowed: matching labels must be unique on one side"
+    )
+
+
+async def test_many_to_many_names_the_one_side(source: MemorySource) -> None:
+    with pytest.raises(ExecutionError) as info:
+        await instant_query(source, "foo + ignoring(a) group_right foo", 600_000)
+    assert info.value.message.startswith(
+        "found duplicate series for the match group {} on the left hand-side of the operation: "
+        '[{__name__="foo", a="2"}, {__name__="foo", a="1"}];'
+    )
 
 
 async def test_same_labelset_after_name_drop() -> None:

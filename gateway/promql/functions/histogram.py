@@ -1,122 +1,16 @@
-"""histogram_quantile and histogram_fraction over classic `le` buckets."""
+"""histogram_quantile and histogram_fraction over classic `le` buckets, all groups at once."""
 
 from __future__ import annotations
-
-import math
-from collections.abc import Callable
 
 import numpy as np
 
 from gateway.model.labels import Labels, metric_name
 from gateway.promql.context import go_float
 from gateway.promql.functions.base import CallArgs, Function
-from gateway.promql.types import F64, Vector
+from gateway.promql.functions.buckets import Buckets, fractions, quantiles
+from gateway.promql.types import BOOL, F64, Vector
 
 BUCKET_LABEL = "le"
-# Counts this close are treated as equal: float noise must not look like a decreasing bucket.
-_SMALL_DELTA = 1e-12
-
-Buckets = list[tuple[float, float]]  # (upper bound, cumulative count), sorted by bound
-
-
-def _almost_equal(a: float, b: float, epsilon: float) -> bool:
-    if a == b:
-        return True
-    diff = abs(a - b)
-    total = abs(a) + abs(b)
-    if a == 0 or b == 0 or total < 2.2250738585072014e-308:
-        return diff < epsilon * 2.2250738585072014e-308
-    return diff / min(total, 1.7976931348623157e308) < epsilon
-
-
-def _coalesce(buckets: Buckets) -> Buckets:
-    out: Buckets = []
-    for bound, count in sorted(buckets, key=lambda b: b[0]):
-        if out and out[-1][0] == bound:
-            out[-1] = (bound, out[-1][1] + count)
-        else:
-            out.append((bound, count))
-    return out
-
-
-def _monotonic(buckets: Buckets) -> tuple[Buckets, bool]:
-    forced = False
-    out: Buckets = [buckets[0]]
-    prev = buckets[0][1]
-    for bound, count in buckets[1:]:
-        if count == prev:
-            out.append((bound, count))
-        elif _almost_equal(prev, count, _SMALL_DELTA) or count < prev:
-            forced = forced or (count < prev and not _almost_equal(prev, count, _SMALL_DELTA))
-            out.append((bound, prev))
-        else:
-            out.append((bound, count))
-            prev = count
-    return out, forced
-
-
-def bucket_quantile(q: float, raw: Buckets) -> tuple[float, bool]:
-    """The q-quantile of classic buckets, and whether counts had to be made monotonic."""
-    if math.isnan(q):
-        return math.nan, False
-    if q < 0:
-        return -math.inf, False
-    if q > 1:
-        return math.inf, False
-    buckets = _coalesce(raw)
-    if not buckets or buckets[-1][0] != math.inf:
-        return math.nan, False
-    buckets, forced = _monotonic(buckets)
-    if len(buckets) < 2:
-        return math.nan, forced
-    total = buckets[-1][1]
-    if total == 0 or math.isnan(total):
-        return math.nan, forced
-    rank = q * total
-    b = next((i for i in range(len(buckets) - 1) if buckets[i][1] >= rank), len(buckets) - 1)
-    if b == len(buckets) - 1:
-        return buckets[-2][0], forced
-    if b == 0 and buckets[0][0] <= 0:
-        return buckets[0][0], forced
-    start, end, count = 0.0, buckets[b][0], buckets[b][1]
-    if b > 0:
-        start = buckets[b - 1][0]
-        count -= buckets[b - 1][1]
-        rank -= buckets[b - 1][1]
-    return start + (end - start) * (rank / count), forced
-
-
-def _rank(x: float, buckets: Buckets) -> float:
-    """How many observations lie at or below x, interpolating inside finite buckets."""
-    if x == -math.inf:
-        return 0.0
-    if x == math.inf:
-        return buckets[-1][1]
-    prev_bound, prev_count = (0.0 if buckets[0][0] > 0 else -math.inf), 0.0
-    for bound, count in buckets:
-        if x <= bound:
-            if x <= prev_bound:
-                return prev_count
-            if prev_bound == -math.inf:
-                return count
-            if bound == math.inf:
-                return prev_count
-            return prev_count + (x - prev_bound) / (bound - prev_bound) * (count - prev_count)
-        prev_bound, prev_count = bound, count
-    return buckets[-1][1]
-
-
-def bucket_fraction(lower: float, upper: float, raw: Buckets) -> float:
-    """The share of observations between lower and upper."""
-    buckets = _coalesce(raw)
-    if not buckets or buckets[-1][0] != math.inf:
-        return math.nan
-    total = buckets[-1][1]
-    if total == 0 or math.isnan(lower) or math.isnan(upper):
-        return math.nan
-    if lower >= upper:
-        return 0.0
-    return (_rank(upper, buckets) - _rank(lower, buckets)) / total
 
 
 def _parse_bound(value: str) -> float | None:
@@ -126,10 +20,16 @@ def _parse_bound(value: str) -> float | None:
         return None
 
 
-def _classic(call: CallArgs, vector: Vector, reduce: Callable[[int, Buckets], float]) -> Vector:
-    """Group bucket series by their labels without `le`, then reduce each group per step."""
-    groups: dict[Labels, list[tuple[int, float]]] = {}
+def _group_buckets(call: CallArgs, vector: Vector) -> tuple[list[Labels], Buckets]:
+    """Group bucket series by their labels without `le`, merge equal bounds, and lay the
+    buckets out padded: (groups, buckets) bounds, (groups, buckets, steps) counts."""
+    ids: dict[Labels, int] = {}
+    rows: list[int] = []
+    group_of: list[int] = []
+    bounds: list[float] = []
     for row, labels in enumerate(vector.labels):
+        if row & 1023 == 0:
+            call.ctx.check_deadline()
         current = dict(labels)
         bound = _parse_bound(current.get(BUCKET_LABEL, ""))
         if bound is None:
@@ -141,23 +41,34 @@ def _classic(call: CallArgs, vector: Vector, reduce: Callable[[int, Buckets], fl
         # The name stays in the key (it is dropped later), so two histograms that differ only
         # by name collide at the end, as in Prometheus.
         key = tuple(p for p in labels if p[0] != BUCKET_LABEL)
-        groups.setdefault(key, []).append((row, bound))
-    keys = list(groups)
-    values = np.zeros((len(keys), vector.steps), dtype=np.float64)
-    present = np.zeros((len(keys), vector.steps), dtype=np.bool_)
-    for g, key in enumerate(keys):
-        rows = groups[key]
-        idx = np.array([r for r, _ in rows])
-        bounds = [b for _, b in rows]
-        for j in np.flatnonzero(vector.present[idx].any(axis=0)).tolist():
-            buckets = [
-                (bounds[k], float(vector.values[r, j]))
-                for k, r in enumerate(idx.tolist())
-                if vector.present[r, j]
-            ]
-            values[g, j] = reduce(j, buckets)
-            present[g, j] = True
-    return Vector(keys, values, present, np.ones(len(keys), dtype=np.bool_))
+        group_of.append(ids.setdefault(key, len(ids)))
+        rows.append(row)
+        bounds.append(bound)
+    steps = vector.steps
+    if not rows:
+        empty = np.zeros((0, 0, steps))
+        return [], Buckets(np.zeros((0, 0)), empty, empty.astype(np.bool_))
+    row_a, group_a, bound_a = np.array(rows), np.array(group_of), np.array(bounds)
+    order = np.lexsort((bound_a, group_a))
+    row_a, group_a, bound_a = row_a[order], group_a[order], bound_a[order]
+    # Series of one histogram with the same bound (le="1" and le="1.0") are one bucket.
+    heads = np.flatnonzero(
+        np.r_[True, (group_a[1:] != group_a[:-1]) | (bound_a[1:] != bound_a[:-1])]
+    )
+    present = vector.present[row_a]
+    counts = np.add.reduceat(np.where(present, vector.values[row_a], 0.0), heads, axis=0)
+    merged_present = np.logical_or.reduceat(present, heads, axis=0)
+    group_h, bound_h = group_a[heads], bound_a[heads]
+    sizes = np.bincount(group_h, minlength=len(ids))
+    position = np.arange(len(heads)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    width = int(sizes.max())
+    padded_bounds = np.full((len(ids), width), np.inf)
+    padded_bounds[group_h, position] = bound_h
+    padded_counts = np.zeros((len(ids), width, steps))
+    padded_counts[group_h, position] = counts
+    padded_present = np.zeros((len(ids), width, steps), dtype=np.bool_)
+    padded_present[group_h, position] = merged_present
+    return list(ids), Buckets(padded_bounds, padded_counts, padded_present)
 
 
 def _histogram_quantile(call: CallArgs) -> Vector:
@@ -191,31 +102,28 @@ def _quantile_of(call: CallArgs, q: F64, vector: Vector) -> Vector:
             call.ctx.annotations.warn(
                 f"quantile value should be between 0 and 1, got {go_float(value)}"
             )
-    forced_names: set[str] = set()
-
-    def reduce(step: int, buckets: Buckets) -> float:
-        result, forced = bucket_quantile(float(q[step]), buckets)
-        if forced:
-            forced_names.add("")
-        return result
-
-    out = _classic(call, vector, reduce)
-    if forced_names:
-        names = sorted({metric_name(labels) for labels in vector.labels})
+    keys, buckets = _group_buckets(call, vector)
+    values, present, forced = quantiles(q, buckets, call.ctx.check_deadline)
+    for g in np.flatnonzero(forced.any(axis=1)).tolist():
         call.ctx.annotations.info(
             "input to histogram_quantile needed to be fixed for monotonicity (see "
             "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)"
-            f' for metric name "{names[0] if names else ""}"'
+            f' for metric name "{metric_name(keys[g])}"'
         )
-    return out
+    return _vector(keys, values, present)
+
+
+def _vector(keys: list[Labels], values: F64, present: BOOL) -> Vector:
+    return Vector(
+        keys, np.where(present, values, 0.0), present, np.ones(len(keys), dtype=np.bool_)
+    )
 
 
 def _histogram_fraction(call: CallArgs) -> Vector:
     lower, upper = call.scalar(0), call.scalar(1)
-    vector = call.vector(2)
-    return _classic(
-        call, vector, lambda j, b: bucket_fraction(float(lower[j]), float(upper[j]), b)
-    )
+    keys, buckets = _group_buckets(call, call.vector(2))
+    values, present = fractions(lower, upper, buckets)
+    return _vector(keys, values, present)
 
 
 def _native_only(call: CallArgs) -> Vector:

@@ -11,6 +11,7 @@ from gateway.model.labels import METRIC_NAME, Labels
 from gateway.model.matchers import anchor
 from gateway.promql.errors import ExecutionError
 from gateway.promql.functions.base import CallArgs, Function
+from gateway.promql.gostrings import is_valid_utf8
 from gateway.promql.types import Vector
 
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_]+")
@@ -67,7 +68,7 @@ def _set_label(labels: Labels, name: str, value: str) -> Labels:
 
 
 def _check_name(name: str, fn: str) -> None:
-    if not name or "\ufffd" in name:
+    if not name or not is_valid_utf8(name):
         raise ExecutionError(f"invalid destination label name in {fn}(): {name}")
 
 
@@ -81,7 +82,9 @@ def _label_replace(call: CallArgs) -> Vector:
         raise ExecutionError(f"invalid regular expression in label_replace(): {pattern}") from exc
     _check_name(dst, "label_replace")
     labels: list[Labels] = []
-    for row in vector.labels:
+    for i, row in enumerate(vector.labels):
+        if i & 1023 == 0:
+            call.ctx.check_deadline()
         match = regex.fullmatch(dict(row).get(src, ""))
         labels.append(row if match is None else _set_label(row, dst, expand(replacement, match)))
     return _relabelled(vector, labels, dst)
@@ -93,7 +96,9 @@ def _label_join(call: CallArgs) -> Vector:
     sources = [call.string(i) for i in range(3, len(call.args))]
     _check_name(dst, "label_join")
     labels = []
-    for row in vector.labels:
+    for i, row in enumerate(vector.labels):
+        if i & 1023 == 0:
+            call.ctx.check_deadline()
         current = dict(row)
         joined = separator.join(current.get(name, "") for name in sources)
         labels.append(_set_label(row, dst, joined))

@@ -9,6 +9,7 @@ import promql_parser as pp
 
 from gateway.model.labels import METRIC_NAME, Labels
 from gateway.promql.functions.base import CallArgs, Function
+from gateway.promql.functions.flat import flatten
 from gateway.promql.parse import selector_matchers
 from gateway.promql.types import BOOL, F64, Scalar, Vector
 
@@ -48,10 +49,7 @@ def _absent(call: CallArgs) -> Vector:
 
 def _absent_over_time(call: CallArgs) -> Vector:
     rv = call.range(0)
-    seen = np.zeros(len(rv.ends), dtype=np.bool_)
-    for i in range(len(rv.series)):
-        lo, hi = rv.bounds(i)
-        seen |= hi > lo
+    seen = np.asarray((flatten(rv).counts > 0).any(axis=0), dtype=np.bool_)
     return _single(absent_labels(call.nodes[0]), ~seen)
 
 

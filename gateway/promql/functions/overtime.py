@@ -1,181 +1,150 @@
-"""The *_over_time family, changes and resets: one reduction per window and step."""
+"""The *_over_time family, changes and resets: every window of every series at once."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
 from gateway.promql.context import go_float
 from gateway.promql.functions.base import CallArgs, Function
-from gateway.promql.functions.windows import (
-    kahan_mean,
-    kahan_variance,
-    pair_flags_count,
-    quantile,
-    window_reduce,
-    window_sums,
-)
-from gateway.promql.types import BOOL, F64, I64, RangeSeries, RangeVector, Vector
+from gateway.promql.functions.flat import Flat, flatten
+from gateway.promql.functions.moments import window_mean, window_total, window_variance
+from gateway.promql.functions.ordered import window_arg_extreme, window_mad, window_quantiles
+from gateway.promql.functions.windows import pair_flags_count, window_reduce
+from gateway.promql.types import BOOL, F64, RangeVector, Vector
 
-# Window means of values this small are exact enough from a running sum.
-_SAFE_MAGNITUDE = 1e12
-# (series, lo, hi, ends, call) -> (values, present) for every step.
+# (flat windows, call) -> (values, present), both (series, steps).
+Reducer = Callable[[Flat, CallArgs], tuple[F64, BOOL]]
 VectorFunction = Callable[[CallArgs], Vector]
-Reducer = Callable[[RangeSeries, I64, I64, I64, CallArgs], tuple[F64, BOOL]]
-# (timestamps, values, window end, step index, call) -> value, or None for no output.
-WindowFn = Callable[[I64, F64, int, int, CallArgs], float | None]
 
 
 def over_time(reducer: Reducer, keep_name: bool = False) -> VectorFunction:
-    """A function that applies `reducer` to each series of its range-vector argument."""
+    """A function that applies `reducer` to every window of its range-vector argument."""
 
     def impl(call: CallArgs) -> Vector:
-        rv = _range_arg(call)
-        steps = len(rv.ends)
-        values = np.zeros((len(rv.series), steps), dtype=np.float64)
-        present = np.zeros((len(rv.series), steps), dtype=np.bool_)
-        for i, series in enumerate(rv.series):
-            lo, hi = rv.bounds(i)
-            vals, ok = reducer(series, lo, hi, rv.ends, call)
-            values[i] = np.where(ok, vals, 0.0)
-            present[i] = ok
+        rv = range_arg(call)
+        values, present = reducer(flatten(rv), call)
         drop = rv.drop_name.copy() if keep_name else np.ones(len(rv.series), dtype=np.bool_)
-        return Vector([s.labels for s in rv.series], values, present, drop)
+        labels = [s.labels for s in rv.series]
+        return Vector(labels, np.where(present, values, 0.0), present, drop)
 
     return impl
 
 
-def _range_arg(call: CallArgs) -> RangeVector:
+def range_arg(call: CallArgs) -> RangeVector:
+    """The call's range-vector argument, wherever it is."""
     for arg in call.args:
         if isinstance(arg, RangeVector):
             return arg
     return call.range(0)
 
 
-def per_window(fn: WindowFn, min_samples: int = 1) -> Reducer:
-    """A reducer looping over steps, for reductions numpy cannot express across windows."""
+def flat_windows(fn: Callable[[F64, np.ndarray, np.ndarray], F64]) -> Reducer:
+    """A reducer from a function of (flat values, lo, hi) over 1-D window lists."""
 
-    def reducer(
-        series: RangeSeries, lo: I64, hi: I64, ends: I64, call: CallArgs
-    ) -> tuple[F64, BOOL]:
-        out = np.zeros(len(lo), dtype=np.float64)
-        ok = np.zeros(len(lo), dtype=np.bool_)
-        for j in np.flatnonzero(hi - lo >= min_samples).tolist():
-            a, b = int(lo[j]), int(hi[j])
-            got = fn(series.timestamps[a:b], series.values[a:b], int(ends[j]), j, call)
-            if got is not None:
-                out[j], ok[j] = got, True
-        return out, ok
+    def reducer(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+        out = fn(flat.values, flat.lo.ravel(), flat.hi.ravel())
+        return out.reshape(flat.shape), flat.counts > 0
 
     return reducer
 
 
-def _count(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    return (hi - lo).astype(np.float64), hi > lo
+def _checked(
+    fn: Callable[[F64, np.ndarray, np.ndarray, Callable[[], None]], F64],
+) -> Reducer:
+    """Like flat_windows, for functions that take the deadline check."""
+
+    def reducer(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+        out = fn(flat.values, flat.lo.ravel(), flat.hi.ravel(), call.ctx.check_deadline)
+        return out.reshape(flat.shape), flat.counts > 0
+
+    return reducer
 
 
-def _sum(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    return window_sums(s.values, lo, hi), hi > lo
+def _at(values: F64, index: np.ndarray) -> F64:
+    """values[index], where index may point past the end for empty windows."""
+    if len(values) == 0:
+        return np.zeros(index.shape)
+    return np.asarray(values[np.clip(index, 0, len(values) - 1)])
 
 
-def _avg(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    ok = hi > lo
-    vals = s.values
-    if len(vals) and np.isfinite(vals).all() and np.abs(vals).max() < _SAFE_MAGNITUDE:
-        with np.errstate(all="ignore"):
-            return window_sums(vals, lo, hi) / np.maximum(hi - lo, 1), ok
-    mean = np.zeros(len(lo), dtype=np.float64)
-    for j in np.flatnonzero(ok).tolist():
-        mean[j] = kahan_mean(vals[int(lo[j]) : int(hi[j])].tolist())
-    return mean, ok
+def _count(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    return flat.counts.astype(np.float64), flat.counts > 0
 
 
-def _min(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    return window_reduce(s.values, lo, hi, np.fmin), hi > lo
+def _last(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    return _at(flat.values, flat.hi - 1), flat.counts > 0
 
 
-def _max(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    return window_reduce(s.values, lo, hi, np.fmax), hi > lo
+def _first(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    return _at(flat.values, flat.lo), flat.counts > 0
 
 
-def _last(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    ok = hi > lo
-    return s.values[np.maximum(hi - 1, 0)] if len(s.values) else np.zeros(len(lo)), ok
+def _ts_last(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    return _at(flat.timestamps / 1000.0, flat.hi - 1), flat.counts > 0
 
 
-def _first(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    ok = hi > lo
-    idx = np.minimum(lo, max(len(s.values) - 1, 0))
-    return s.values[idx] if len(s.values) else np.zeros(len(lo)), ok
+def _ts_first(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    return _at(flat.timestamps / 1000.0, flat.lo), flat.counts > 0
 
 
-def _ts_last(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    ok = hi > lo
-    if not len(s.values):
-        return np.zeros(len(lo)), ok
-    return s.timestamps[np.maximum(hi - 1, 0)] / 1000.0, ok
+def _present(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    return np.ones(flat.shape, dtype=np.float64), flat.counts > 0
 
 
-def _ts_first(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    ok = hi > lo
-    if not len(s.values):
-        return np.zeros(len(lo)), ok
-    return s.timestamps[np.minimum(lo, len(s.values) - 1)] / 1000.0, ok
+def _pair_flags(flat: Flat, flags: BOOL) -> tuple[F64, BOOL]:
+    # A pair spanning two series is no pair.
+    marked = (flags & flat.same_series_as_previous()).astype(np.float64)
+    counted = pair_flags_count(marked, flat.lo.ravel(), flat.hi.ravel())
+    return counted.reshape(flat.shape), flat.counts > 0
 
 
-def _present(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    return np.ones(len(lo), dtype=np.float64), hi > lo
+def _changes(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    vals = flat.values
+    flags = np.zeros(len(vals), dtype=np.bool_)
+    if len(vals) > 1:
+        prev, cur = vals[:-1], vals[1:]
+        flags[1:] = ~((cur == prev) | (np.isnan(cur) & np.isnan(prev)))
+    return _pair_flags(flat, flags)
 
 
-def _changes(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    flags = np.zeros(len(s.values), dtype=np.float64)
-    if len(s.values) > 1:
-        prev, cur = s.values[:-1], s.values[1:]
-        same = (cur == prev) | (np.isnan(cur) & np.isnan(prev))
-        flags[1:] = ~same
-    return pair_flags_count(flags, lo, hi), hi > lo
+def _resets(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    vals = flat.values
+    flags = np.zeros(len(vals), dtype=np.bool_)
+    if len(vals) > 1:
+        flags[1:] = vals[1:] < vals[:-1]
+    return _pair_flags(flat, flags)
 
 
-def _resets(s: RangeSeries, lo: I64, hi: I64, e: I64, c: CallArgs) -> tuple[F64, BOOL]:
-    flags = np.zeros(len(s.values), dtype=np.float64)
-    if len(s.values) > 1:
-        flags[1:] = s.values[1:] < s.values[:-1]
-    return pair_flags_count(flags, lo, hi), hi > lo
+def _stdvar(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    return _checked(window_variance)(flat, call)
 
 
-def _stdvar(ts: I64, vals: F64, end: int, j: int, c: CallArgs) -> float | None:
-    return kahan_variance(vals.tolist())
+def _stddev(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    variance, ok = _stdvar(flat, call)
+    return np.sqrt(variance), ok
 
 
-def _stddev(ts: I64, vals: F64, end: int, j: int, c: CallArgs) -> float | None:
-    variance = kahan_variance(vals.tolist())
-    return math.sqrt(variance) if variance >= 0 else math.nan
+def _per_window(flat: Flat, per_step: F64) -> F64:
+    """A per-step scalar repeated for every series' window, in flat window order."""
+    return np.broadcast_to(per_step[None, :], flat.shape).ravel()
 
 
-def _quantile(ts: I64, vals: F64, end: int, j: int, c: CallArgs) -> float | None:
-    return quantile(float(c.scalar(0)[j]), vals)
+def _quantile(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+    q = _per_window(flat, call.scalar(0))
+    out = window_quantiles(
+        flat.values, flat.lo.ravel(), flat.hi.ravel(), q, call.ctx.check_deadline
+    )
+    return out.reshape(flat.shape), flat.counts > 0
 
 
-def _mad(ts: I64, vals: F64, end: int, j: int, c: CallArgs) -> float | None:
-    if np.isnan(vals).any():
-        return math.nan
-    median = quantile(0.5, vals)
-    return quantile(0.5, np.abs(vals - median))
+def _ts_extreme(pick_max: bool) -> Reducer:
+    def reducer(flat: Flat, call: CallArgs) -> tuple[F64, BOOL]:
+        best = window_arg_extreme(flat.values, flat.lo.ravel(), flat.hi.ravel(), pick_max)
+        return _at(flat.timestamps / 1000.0, best).reshape(flat.shape), flat.counts > 0
 
-
-def _ts_extreme(pick_max: bool) -> WindowFn:
-    def fn(ts: I64, vals: F64, end: int, j: int, c: CallArgs) -> float | None:
-        best = 0
-        for i in range(1, len(vals)):
-            cur, top = vals[i], vals[best]
-            better = cur >= top if pick_max else cur <= top
-            if better or math.isnan(top):
-                best = i
-        return float(ts[best]) / 1000.0
-
-    return fn
+    return reducer
 
 
 def _quantile_checked(call: CallArgs) -> Vector:
@@ -187,25 +156,25 @@ def _quantile_checked(call: CallArgs) -> Vector:
     return _QUANTILE(call)
 
 
-_QUANTILE = over_time(per_window(_quantile))
+_QUANTILE = over_time(_quantile)
 
 FUNCTIONS: dict[str, Function] = {
     "count_over_time": over_time(_count),
-    "sum_over_time": over_time(_sum),
-    "avg_over_time": over_time(_avg),
-    "min_over_time": over_time(_min),
-    "max_over_time": over_time(_max),
+    "sum_over_time": over_time(_checked(window_total)),
+    "avg_over_time": over_time(_checked(window_mean)),
+    "min_over_time": over_time(flat_windows(lambda v, lo, hi: window_reduce(v, lo, hi, np.fmin))),
+    "max_over_time": over_time(flat_windows(lambda v, lo, hi: window_reduce(v, lo, hi, np.fmax))),
     "last_over_time": over_time(_last, keep_name=True),
     "first_over_time": over_time(_first, keep_name=True),
     "ts_of_last_over_time": over_time(_ts_last),
     "ts_of_first_over_time": over_time(_ts_first),
-    "ts_of_max_over_time": over_time(per_window(_ts_extreme(True))),
-    "ts_of_min_over_time": over_time(per_window(_ts_extreme(False))),
+    "ts_of_max_over_time": over_time(_ts_extreme(True)),
+    "ts_of_min_over_time": over_time(_ts_extreme(False)),
     "present_over_time": over_time(_present),
     "changes": over_time(_changes),
     "resets": over_time(_resets),
-    "stddev_over_time": over_time(per_window(_stddev)),
-    "stdvar_over_time": over_time(per_window(_stdvar)),
+    "stddev_over_time": over_time(_stddev),
+    "stdvar_over_time": over_time(_stdvar),
     "quantile_over_time": _quantile_checked,
-    "mad_over_time": over_time(per_window(_mad)),
+    "mad_over_time": over_time(_checked(window_mad)),
 }
