@@ -184,10 +184,18 @@ def stored_rows(data_dir: Path) -> tuple[int, int]:
     return int(rows), int(final)
 
 
-async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    """kill -9 under load, restart on the same directory, read back through the API: every
-    acknowledged sample is there. Requests in flight at the kill were neither acknowledged nor
-    refused: they may or may not be stored, so found may exceed acknowledged, never sent."""
+@dataclass
+class SignalledUnderLoad:
+    """What a write load saw when the gateway got a signal, and what a restart found."""
+
+    load: Load
+    exit_code: int
+    found: set[tuple[int, int, int]]
+    data_dir: Path
+
+
+async def signal_under_load(tmp_path: Path, signum: signal.Signals) -> SignalledUnderLoad:
+    """Start a gateway, write to it, send `signum` 3 s in, then read back after a restart."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path / "data"
@@ -198,16 +206,27 @@ async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
             await wait_ready(url, process)
             writer = asyncio.ensure_future(load(url, stop_after=30))
             await asyncio.sleep(3)
-            process.send_signal(signal.SIGKILL)
+            process.send_signal(signum)
             done = await writer
-            await asyncio.to_thread(process.wait, 30)
+            code = await asyncio.to_thread(process.wait, 60)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        if signum is signal.SIGTERM:
+            assert code == 0, log_path.read_text()
         found = await restarted_read_back(data_dir, log)
+    return SignalledUnderLoad(done, code, found, data_dir)
+
+
+async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """kill -9 under load, restart on the same directory, read back through the API: every
+    acknowledged sample is there. Requests in flight at the kill were neither acknowledged nor
+    refused: they may or may not be stored, so found may exceed acknowledged, never sent."""
+    run = await signal_under_load(tmp_path, signal.SIGKILL)
+    done, found = run.load, run.found
     acknowledged, sent = done.samples(done.acknowledged), done.samples(done.sent)
-    rows, final = stored_rows(data_dir)
+    rows, final = stored_rows(run.data_dir)
     print(f"sigkill: sent {len(sent)}, acknowledged {len(acknowledged)}, found through the API "
           f"{len(found)}, stored rows {rows} (distinct {final})")
     assert acknowledged, "nothing was acknowledged before the kill"
@@ -306,25 +325,8 @@ async def test_sigterm_cuts_what_outlives_the_grace_period(tmp_path: Path) -> No
 
 
 async def test_sigterm_under_load_stores_every_acknowledged_sample(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path / "data"
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        process = start(data_dir, port, log, "--server.shutdown_grace_seconds", "10")
-        try:
-            await wait_ready(url, process)
-            writer = asyncio.ensure_future(load(url, stop_after=30))
-            await asyncio.sleep(3)
-            process.send_signal(signal.SIGTERM)
-            done = await writer
-            code = await asyncio.to_thread(process.wait, 60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        assert code == 0, log_path.read_text()
-        found = await restarted_read_back(data_dir, log)
+    run = await signal_under_load(tmp_path, signal.SIGTERM)
+    done, found = run.load, run.found
     acknowledged, sent = done.samples(done.acknowledged), done.samples(done.sent)
     print(f"sigterm: sent {len(sent)}, acknowledged {len(acknowledged)}, found {len(found)}")
     assert acknowledged and acknowledged <= found <= sent
