@@ -104,12 +104,12 @@ async def _prepare(
     ctx.strings = raw_strings(query)
     fetches = {f.key: f for f in plan(expr, grid, bounds_of(ctx))}
     try:
-        results = await asyncio.wait_for(
-            asyncio.gather(
+        # Awaited here, not through wait_for: a cancelled gather then has its outcome read
+        # (wait_for left it unread, and asyncio logged "exception was never retrieved").
+        async with asyncio.timeout(options.timeout_s):
+            results = await asyncio.gather(
                 *(source.select(f.matchers, f.start_ms, f.end_ms) for f in fetches.values())
-            ),
-            timeout=options.timeout_s,
-        )
+            )
     except TimeoutError:
         raise QueryTimeout("query timed out in series selection") from None
     ctx.data = dict(zip(fetches, results, strict=True))

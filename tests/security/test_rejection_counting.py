@@ -67,8 +67,12 @@ CASES: list[tuple[str, Send, str, int]] = [
     ("series-per-request", write(rw1(*(one(b"m%d" % i) for i in range(6)))),
      "request_too_big", 400),
     ("tenant", write(rw1(one(b"a")), **{"X-Scope-OrgID": "a b"}), "auth", 400),
+    # Tenant "slow" has used its burst of 3 (see `capped`): 3 more samples wait for tokens,
+    # 4 can never fit.
     ("rate", write(rw1(series([(b"__name__", b"a")], [(T, 1.0), (T + 1, 1.0), (T + 2, 1.0)])),
                    **{"X-Scope-OrgID": "slow"}), "rate_limited", 429),
+    ("burst", write(rw1(series([(b"__name__", b"a")], [(T + i, 1.0) for i in range(4)])),
+                    **{"X-Scope-OrgID": "slow"}), "ingestion_burst_exceeded", 400),
     ("method", request("GET", "/api/v1/write"), "http", 405),
     # Remote-write: some series refused, the rest stored (a partial 400).
     ("label-name", write(rw1(series([(b"__name__", b"a"), (b"", b"x")], [(T, 1.0)]),
@@ -120,7 +124,7 @@ async def capped(chdb_dsn: str) -> AsyncIterator[RunningGateway]:
         "query.max_samples": 10,
     })
     running = await start_gateway(config)
-    for tenant, limits in (("slow", {"ingestion_rate": 1, "ingestion_burst_size": 1}),
+    for tenant, limits in (("slow", {"ingestion_rate": 0.001, "ingestion_burst_size": 3}),
                            ("budget", {"max_global_series_per_user": 1})):
         status, body = await call(
             running, "PUT", f"/api/v1/admin/tenants/{tenant}/limits",
@@ -131,6 +135,11 @@ async def capped(chdb_dsn: str) -> AsyncIterator[RunningGateway]:
         running, rw1(series([(b"__name__", b"many")], [(T + i * 60_000, 1.0) for i in range(60)]))
     )
     assert status == 204, text
+    status, text, _ = await post(
+        running, rw1(series([(b"__name__", b"a")], [(T - 3 + i, 1.0) for i in range(3)])),
+        **{"X-Scope-OrgID": "slow"},
+    )
+    assert status == 204, text  # the burst used up
     yield running
     await running.runner.cleanup()
 

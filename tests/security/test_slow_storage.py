@@ -96,8 +96,8 @@ READ_CALLS: list[tuple[str, list[tuple[str, str]]]] = [
     ("/api/v1/query", [("query", "slow"), ("time", str(T / 1000))]),
     ("/api/v1/query_range", [("query", "slow"), ("start", str(T / 1000)),
                              ("end", str(T / 1000 + 60)), ("step", "15")]),
-    ("/api/v1/cardinality/label_names", [("count_method", "all")]),
-    ("/api/v1/status/tsdb", [("count_method", "all")]),
+    ("/api/v1/cardinality/label_names", [("count_method", "inmemory")]),
+    ("/api/v1/status/tsdb", [("count_method", "inmemory")]),
 ]
 
 
