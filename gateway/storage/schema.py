@@ -19,6 +19,7 @@ Tables (all keyed by tenant first):
   the active window prune older partitions, and each row carries the minute after which no gateway
   needs it (`keep_until_minute`: last seen + the writer's window + a margin), which a TTL drops
   whole parts by: the table holds about one window of series, however much the series churn.
+- (v5) sample tables merge with a wider merge selector base (less rewriting under ingest).
 
 Each table is described once (`gateway.storage.ddl.Table`), each later change once
 (`gateway.storage.ddl.Alteration`), and both are rendered for the deployment: one node (embedded
@@ -44,7 +45,7 @@ from gateway.storage.ddl import (
     drop_table,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # xxHash64 over `name 0xFF value 0xFF ...` of the sorted labels: equals gateway.model.labels.
 SERIES_HASH_SQL = (
@@ -243,6 +244,13 @@ def retention_ttl(days: int) -> str:
     return f"toDateTime(timestamp) + INTERVAL {days} DAY DELETE" if days else ""
 
 
+# Sample tables take every sample written, in many small parts (one per group-commit insert), and
+# merging them back together is most of the engine's work under steady ingest. A wider merge
+# selector base merges more parts at once, so each row is rewritten fewer times: measured on the
+# ingest benchmark, the merge threads' CPU per sample halved for a few more parts per partition.
+SAMPLE_MERGE_SETTINGS = ("merge_selector_base = 10",)
+
+
 def samples_table(layout: Layout, shard: int) -> Table:
     """Sample table `shard`: the samples of series with `series_id % sample_shards == shard`."""
     ttl = retention_ttl(layout.retention_days)
@@ -297,8 +305,17 @@ SETTINGS_WRITE_HISTORY = Alteration(
 
 def alterations(layout: Layout) -> dict[int, tuple[Alteration, ...]]:
     """The changes of existing tables each schema version makes."""
-    del layout  # no alteration depends on the layout yet; the rendering does
-    return {3: (SETTINGS_WRITE_HISTORY,)}
+    return {
+        3: (SETTINGS_WRITE_HISTORY,),
+        # v5: the sample tables' merge settings (created by v1, whose entries stay as released).
+        5: tuple(
+            Alteration(
+                table=f"samples_{shard}",
+                table_actions=tuple(f"MODIFY SETTING {one}" for one in SAMPLE_MERGE_SETTINGS),
+            )
+            for shard in range(layout.sample_shards)
+        ),
+    }
 
 
 def _data_moves(layout: Layout) -> dict[int, list[str]]:

@@ -125,3 +125,11 @@ def test_stored_series_rows_hash_to_their_id(session_store: ClickHouse) -> None:
         )
     )
     assert rows == [(sid, sid)]
+
+
+def test_sample_tables_merge_with_the_wider_selector_base(session_store: ClickHouse) -> None:
+    layout = fresh_layout()
+    session_store.run_sync(lambda c: migrate(c, layout))
+    for table in layout.samples_tables:
+        create = session_store.run_sync(lambda c, t=table: c.command(f"SHOW CREATE TABLE {t}"))
+        assert "merge_selector_base = 10" in create, create

@@ -134,6 +134,12 @@ HAVING minute + 10080 >= intDiv(toUInt32(now()), 60);
 DROP TABLE IF EXISTS metrics.active_series ON CLUSTER metrics_cluster SYNC;
 DROP TABLE IF EXISTS metrics.active_series_local ON CLUSTER metrics_cluster SYNC;
 
+-- schema version 5
+ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster
+    MODIFY SETTING merge_selector_base = 10;
+ALTER TABLE metrics.samples_1_local ON CLUSTER metrics_cluster
+    MODIFY SETTING merge_selector_base = 10;
+
 -- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
 -- (TTLs as read by: SELECT name, engine_full FROM clusterAllReplicas('metrics_cluster', system.tables) WHERE database = {database:String} AND has({tables:Array(String)}, name))
 ALTER TABLE metrics.samples_0_local ON CLUSTER metrics_cluster

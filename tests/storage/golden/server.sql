@@ -108,6 +108,12 @@ FROM metrics.active_series GROUP BY tenant, series_id
 HAVING minute + 10080 >= intDiv(toUInt32(now()), 60);
 DROP TABLE IF EXISTS metrics.active_series SYNC;
 
+-- schema version 5
+ALTER TABLE metrics.samples_0
+    MODIFY SETTING merge_selector_base = 10;
+ALTER TABLE metrics.samples_1
+    MODIFY SETTING merge_selector_base = 10;
+
 -- at every start, each sample table whose TTL differs from storage.retention_days (30) gets
 -- (TTLs as read by: SELECT name, engine_full FROM system.tables WHERE database = {database:String} AND has({tables:Array(String)}, name))
 ALTER TABLE metrics.samples_0
