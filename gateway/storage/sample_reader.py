@@ -103,9 +103,7 @@ def _samples(
         for shard, shard_ids in sorted(by_shard.items())
     ]
     limit_sql = f"LIMIT {limits.max_samples + 1}" if limits.max_samples else ""
-    # Sorted here rather than by an ORDER BY: ClickHouse then streams each shard's rows as it
-    # reads them, which measured ~1.7x faster for a 2,000-series selection.
-    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) {limit_sql}"
+    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY series_id, t {limit_sql}"
     table = client.query_arrow(sql, parameters=params.values)
     series_ids = table.column("series_id").to_numpy()
     timestamps = table.column("t").to_numpy()
@@ -114,8 +112,6 @@ def _samples(
         raise GatewayError(
             Errors.QUERY_TOO_MANY_SAMPLES, limit=limits.max_samples, setting=limits.samples_setting
         )
-    order = np.lexsort((timestamps, series_ids))
-    series_ids, timestamps, values = series_ids[order], timestamps[order], values[order]
     # Rows written twice (a retried body) are identical until ReplacingMergeTree merges them.
     keep = np.r_[(series_ids[1:] != series_ids[:-1]) | (timestamps[1:] != timestamps[:-1]), True]
     if not keep.all():
