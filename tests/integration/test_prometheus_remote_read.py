@@ -31,7 +31,7 @@ INSTANCES = ("i-0", "i-1")
 RELATIVE_TOLERANCE = 1e-9
 
 QUERIES = (
-    "gen_up",
+    "up",
     "rate(gen_requests_total[5m])",
     "sum by (job) (rate(gen_requests_total[5m]))",
     'gen_temperature_celsius{job=~"api|db"}',
@@ -49,7 +49,7 @@ def generated(first_ms: int) -> dict[Key, list[tuple[int, float]]]:
             skew = OFF_GRID_MS + 17 * j + 5 * i
             stamps = [first_ms + skew + step * STEP_MS for step in range(STEPS)]
             base = (("instance", instance), ("job", job))
-            data[(("__name__", "gen_up"), *base)] = [
+            data[(("__name__", "up"), *base)] = [
                 (t, 0.0 if (step // 20 + i + j) % 5 == 0 else 1.0)
                 for step, t in enumerate(stamps)
             ]
@@ -182,7 +182,7 @@ async def _compare(
             assert_same(f"{query} step {step}", expected, actual)
     # Behind /api/v1/series Prometheus reads remotely with hints func "series" (no samples).
     window = {"start": f"{first_ms / 1000:.3f}", "end": f"{last_ms / 1000:.3f}"}
-    for selector in ("gen_up", '{__name__=~"gen_.*", job="api"}'):
+    for selector in ("up", '{__name__=~"up|gen_.*", job="api"}'):
         expected = await api(session, holder, "series", **{"match[]": selector}, **window)
         actual = await api(session, reader, "series", **{"match[]": selector}, **window)
         assert expected and sorted(map(sorted_items, actual)) == sorted(
