@@ -164,6 +164,14 @@ async def run(args: argparse.Namespace) -> None:
                     },
                 ),
                 (
+                    "sum by (job) (rate(x[5m])), instant",
+                    "query",
+                    {
+                        "query": "sum by (job) (rate(bench_requests_total[5m]))",
+                        "time": str(end_ms / 1000),
+                    },
+                ),
+                (
                     f"selector of {args.series * selected_jobs // 10:,} series, instant",
                     "query",
                     {

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from gateway.errors import Errors, GatewayError
+from gateway.model.labels import Labels
 from gateway.model.matchers import Matcher
 from gateway.model.series import SeriesData
 from gateway.storage.clickhouse import ClickHouse, Client
@@ -46,17 +48,18 @@ def select_series(
         layout.series_table, layout.labels_table, tenant, [matchers], start_ms, end_ms, params
     )
     limit_sql = f"LIMIT {limits.max_series + 1}" if limits.max_series else ""
-    rows = client.query(
-        f"SELECT series_id, found_labels FROM ({selection}) {limit_sql}",
+    table = client.query_arrow(
+        "SELECT series_id, mapKeys(found_labels) AS names, mapValues(found_labels) AS label_values"
+        f" FROM ({selection}) {limit_sql}",
         parameters=params.values,
-    ).result_rows
-    if limits.max_series and len(rows) > limits.max_series:
+    )
+    if limits.max_series and table.num_rows > limits.max_series:
         raise GatewayError(
             Errors.QUERY_TOO_MANY_SERIES, limit=limits.max_series, setting=limits.series_setting
         )
-    if not rows:
+    if not table.num_rows:
         return []
-    labels_of = {int(sid): tuple(sorted(found.items())) for sid, found in rows}
+    labels_of = _labels_by_id(table)
     if not with_samples:
         no_time, no_value = np.empty(0, np.int64), np.empty(0, np.float64)
         return sorted(
@@ -68,14 +71,30 @@ def select_series(
     )
     if len(series_ids) == 0:
         return []  # series known, but none has samples in the range
-    result = []
     starts = np.flatnonzero(np.r_[True, series_ids[1:] != series_ids[:-1]])
-    ends = np.r_[starts[1:], len(series_ids)]
-    for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
-        labels = labels_of[int(series_ids[first])]
-        result.append(SeriesData(labels, timestamps[first:last], values[first:last]))
+    bounds = np.r_[starts, len(series_ids)].tolist()
+    result = [
+        SeriesData(labels_of[sid], timestamps[first:last], values[first:last])
+        for sid, first, last in zip(
+            series_ids[starts].tolist(), bounds[:-1], bounds[1:], strict=True
+        )
+    ]
     result.sort(key=lambda one: one.labels)
     return result
+
+
+def _labels_by_id(table: pa.Table) -> dict[int, Labels]:
+    """Sorted labels by series id, from columns of label names and values (read as Arrow
+    lists: building Python dicts of ClickHouse Maps row by row cost a third of a selection)."""
+    ids = table.column("series_id").to_numpy().tolist()
+    names = table.column("names").combine_chunks()
+    offsets = names.offsets.to_numpy().tolist()
+    flat_names = names.flatten().to_pylist()
+    flat_values = table.column("label_values").combine_chunks().flatten().to_pylist()
+    return {
+        sid: tuple(sorted(zip(flat_names[a:b], flat_values[a:b], strict=True)))
+        for sid, a, b in zip(ids, offsets[:-1], offsets[1:], strict=True)
+    }
 
 
 def _samples(
