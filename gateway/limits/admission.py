@@ -96,8 +96,8 @@ class Admission:
         # Per metric of this request: its budget and the series it uses (tracked + admitted).
         metric_use: dict[str, list[int]] = {}
         active = self.tracker.count(self.tenant)
-        for index in candidates.tolist():
-            series_id = int(series_ids[index])
+        candidate_ids = series_ids[candidates].tolist()
+        for index, series_id in zip(candidates.tolist(), candidate_ids, strict=True):
             if series_id in admitted:
                 continue
             earlier = refused_ids.get(series_id)
@@ -143,11 +143,12 @@ class Admission:
         budgets = limits.max_values_per_label
         if not budgets:
             return
-        by_name = dict(labels)
+        # Label budgets first all checked, then counted: a refused series must not use up
+        # label values. Usually a series has one budgeted label or none.
         fresh: list[tuple[str, str]] = []
-        for name, budget in budgets.items():
-            value = by_name.get(name)
-            if value is None:
+        for name, value in labels:
+            budget = budgets.get(name)
+            if budget is None:
                 continue
             known, count = self.label_values.lookup(tenant, name, value)
             if not checks.is_within_label_budget(count, known, budget):
@@ -161,7 +162,6 @@ class Admission:
                 )
             if not known:
                 fresh.append((name, value))
-        # Only once every budget passed: a refused series must not use up label values.
         for name, value in fresh:
             self.label_values.add(tenant, name, value)
 
