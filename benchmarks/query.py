@@ -1,10 +1,11 @@
 """PromQL query benchmark: the gateway (embedded store) and a real Prometheus, side by side.
 
-Starts `metrics-gateway serve` on a fresh data directory and `prometheus` with its remote-write
-receiver (both separate processes, loopback only), writes the same data into both by
-remote-write (10k counters x 1 h at 15 s, label `job` over 10 values), then times the same
-queries through both HTTP APIs, alternating between the two: the median of several runs after
-one warm-up round.
+Starts two `metrics-gateway serve` on fresh data directories (one with the series labels
+cache on, the default; one with `query.series_labels_cache_size: 0`, as a first query finds
+it) and `prometheus` with its remote-write receiver (separate processes, loopback only),
+writes the same data into all three by remote-write (10k counters x 1 h at 15 s, label `job`
+over 10 values), then times the same queries through their HTTP APIs, alternating between
+them: the median of several runs after one warm-up round.
 
     .venv/bin/python benchmarks/query.py --series 10000 --runs 7
 """
@@ -101,13 +102,13 @@ async def once(
 
 async def side_by_side(
     session: aiohttp.ClientSession,
-    urls: tuple[str, str],
+    urls: list[str],
     path: str,
     params: dict[str, str],
     runs: int,
-) -> tuple[float, float]:
-    """Median seconds of both servers; runs alternate, so both see the same machine load."""
-    seconds: tuple[list[float], list[float]] = ([], [])
+) -> list[float]:
+    """Median seconds of every server; runs alternate, so all see the same machine load."""
+    seconds: list[list[float]] = [[] for _ in urls]
     for attempt in range(runs + 1):  # the first round warms up
         counts = []
         for side, url in enumerate(urls):
@@ -115,23 +116,32 @@ async def side_by_side(
             counts.append(count)
             if attempt:
                 seconds[side].append(elapsed)
-        if counts[0] != counts[1]:
-            raise SystemExit(f"{params['query']}: {counts[0]} series vs {counts[1]}")
-    return statistics.median(seconds[0]), statistics.median(seconds[1])
+        if len(set(counts)) != 1:
+            raise SystemExit(f"{params['query']}: series counts {counts}")
+    for times in seconds:
+        print(f"  {params['query'][:40]}: " + " ".join(f"{t * 1000:.0f}" for t in times))
+    return [statistics.median(times) for times in seconds]
+
+
+def start_gateway(work: Path, name: str, port: int, labels_cache: bool) -> subprocess.Popen[bytes]:
+    cache = [] if labels_cache else ["--query.series_labels_cache_size", "0"]
+    return subprocess.Popen([
+        sys.executable, "-m", "gateway", "serve", "--listen", f"127.0.0.1:{port}",
+        "--storage", f"chdb://{work / name}", "--log-level", "warning", *cache,
+    ])
 
 
 async def run(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="query-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        gateway_port, prom_port = free_port(), free_port()
+        gateway_port, uncached_port, prom_port = free_port(), free_port(), free_port()
         gateway = f"http://127.0.0.1:{gateway_port}"
+        uncached = f"http://127.0.0.1:{uncached_port}"
         prometheus = f"http://127.0.0.1:{prom_port}"
         (work / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
-        processes.append(subprocess.Popen([
-            sys.executable, "-m", "gateway", "serve", "--listen", f"127.0.0.1:{gateway_port}",
-            "--storage", f"chdb://{work / 'gateway'}", "--log-level", "warning",
-        ]))
+        processes.append(start_gateway(work, "gateway", gateway_port, labels_cache=True))
+        processes.append(start_gateway(work, "uncached", uncached_port, labels_cache=False))
         processes.append(subprocess.Popen(
             [
                 "prometheus", f"--config.file={work / 'prometheus.yml'}",
@@ -141,15 +151,19 @@ async def run(args: argparse.Namespace) -> None:
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))
-        await wait_ready(gateway)
-        await wait_ready(prometheus)
+        for url in (gateway, uncached, prometheus):
+            await wait_ready(url)
         end_ms = (int(time.time() * 1000) // SCRAPE_MS) * SCRAPE_MS
         start_ms = end_ms - HOUR_MS
         print(f"building {args.series:,} series x 1 h at 15 s ...", flush=True)
         payloads = bodies(args.series, start_ms)
         samples = args.series * (HOUR_MS // SCRAPE_MS + 1)
         async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-            for name, url in (("gateway", gateway), ("prometheus", prometheus)):
+            servers = (
+                ("gateway", gateway), ("gateway, labels cache off", uncached),
+                ("prometheus", prometheus),
+            )
+            for name, url in servers:
                 seconds = await write_all(session, url, payloads)
                 print(f"loaded {samples:,} samples into {name} in {seconds:.1f} s", flush=True)
             selected_jobs = max(1, round(2000 / args.series * 10))
@@ -180,16 +194,22 @@ async def run(args: argparse.Namespace) -> None:
                     },
                 ),
             ]
+            # Let the stores finish merging what was just written (merges of one server would
+            # otherwise slow down the others' timings).
+            await asyncio.sleep(args.settle)
             print(f"load average before timing: {os.getloadavg()[0]:.2f}")
-            print("\n| query | gateway (median) | Prometheus 2.42 (median) | ratio |")
-            print("|---|---|---|---|")
+            print(
+                "\n| query | gateway | gateway, labels cache off | Prometheus 2.42 "
+                "| gateway / Prometheus |"
+            )
+            print("|---|---|---|---|---|")
             for title, path, params in cases:
-                mine, theirs = await side_by_side(
-                    session, (gateway, prometheus), path, params, args.runs
+                mine, cold, theirs = await side_by_side(
+                    session, [url for _, url in servers], path, params, args.runs
                 )
                 print(
-                    f"| {title} | {mine * 1000:.0f} ms | {theirs * 1000:.0f} ms "
-                    f"| {mine / theirs:.1f}x |"
+                    f"| {title} | {mine * 1000:.0f} ms | {cold * 1000:.0f} ms "
+                    f"| {theirs * 1000:.0f} ms | {mine / theirs:.1f}x |"
                 )
         print(f"load average after timing: {os.getloadavg()[0]:.2f}")
     finally:
@@ -207,6 +227,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--settle", type=float, default=30, help="seconds between load and timing")
     asyncio.run(run(parser.parse_args()))
 
 

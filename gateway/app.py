@@ -21,6 +21,7 @@ from gateway.app_keys import (
     METRICS,
     READINESS,
     RESOLVER,
+    SERIES_LABELS,
     STARTED_AT,
     STORE,
     WORKER,
@@ -34,6 +35,7 @@ from gateway.middleware import errors_and_timing
 from gateway.readiness import Readiness
 from gateway.remote import read_handler, write_handler
 from gateway.storage.clickhouse import ClickHouse, StorageLocked
+from gateway.storage.labels_cache import SeriesLabelsCache
 from gateway.storage.schema import Layout
 from gateway.storage.writer import WriteBatch, write_batch
 from gateway.tenancy import TenantResolver
@@ -70,6 +72,7 @@ def create_app(config: Config, worker: WorkerIdentity | None = None) -> web.Appl
     app[LAYOUT] = Layout.for_config(config.storage)
     app[RESOLVER] = TenantResolver(config.auth, config.admin.token)
     app[KNOWN_SERIES] = KnownSeries(config.ingest.known_series_cache_size)
+    app[SERIES_LABELS] = _series_labels_cache(config.query.series_labels_cache_size, app[METRICS])
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(limits_context)
     app[ADMIN_TOKEN] = admin.token_fingerprint(config.admin.token)
@@ -79,6 +82,19 @@ def create_app(config: Config, worker: WorkerIdentity | None = None) -> web.Appl
         app.on_response_prepare.append(add_worker_header(worker))
     _routes(app)
     return app
+
+
+def _series_labels_cache(max_series: int, metrics: GatewayMetrics) -> SeriesLabelsCache:
+    hits = metrics.series_labels_lookups.labels("hit")
+    misses = metrics.series_labels_lookups.labels("miss")
+
+    def observe(hit: int, missed: int) -> None:
+        hits.inc(hit)
+        misses.inc(missed)
+
+    cache = SeriesLabelsCache(max_series, observe)
+    metrics.series_labels_cached.set_function(lambda: len(cache))
+    return cache
 
 
 def _routes(app: web.Application) -> None:

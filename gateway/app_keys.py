@@ -11,6 +11,7 @@ from gateway.limits.service import LimitsService
 from gateway.metrics import GatewayMetrics
 from gateway.readiness import Readiness
 from gateway.storage.clickhouse import ClickHouse
+from gateway.storage.labels_cache import SeriesLabelsCache
 from gateway.storage.schema import Layout
 from gateway.tenancy import TenantResolver
 from gateway.workers import WorkerIdentity
@@ -21,6 +22,7 @@ STORE = web.AppKey("store", ClickHouse)
 LAYOUT = web.AppKey("layout", Layout)
 RESOLVER = web.AppKey("resolver", TenantResolver)
 KNOWN_SERIES = web.AppKey("known_series", KnownSeries)
+SERIES_LABELS = web.AppKey("series_labels", SeriesLabelsCache)
 BATCHER = web.AppKey("batcher", Batcher)
 READINESS = web.AppKey("readiness", Readiness)
 STARTED_AT = web.AppKey("started_at", float)

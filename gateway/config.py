@@ -145,6 +145,10 @@ class QueryConfig:
     """Deepest bracket nesting of PromQL text (400 above); 0 = unlimited."""
     max_query_operators: int = 256
     """Most operators in one PromQL text (400 above; parse time grows fast with more); 0 = off."""
+    series_labels_cache_size: int = 200_000
+    """Label sets of recently selected series kept in memory (PromQL, remote-read), so repeated
+    queries read only series ids from ClickHouse; about 1 KiB each with 8-12 labels (200k:
+    ~200 MiB); 0 = off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +359,9 @@ def _finish(config: Config) -> Config:
     )
     _require(ingest.flush_concurrency >= 1, "ingest.flush_concurrency must be >= 1")
     _require(ingest.known_series_cache_size >= 0, "ingest.known_series_cache_size must be >= 0")
+    _require(
+        config.query.series_labels_cache_size >= 0, "query.series_labels_cache_size must be >= 0"
+    )
     for name in (
         "max_series_per_request", "max_samples_per_request", "max_symbols_per_request",
         "max_labels_per_series", "max_label_bytes_per_series",

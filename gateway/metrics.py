@@ -79,6 +79,17 @@ class GatewayMetrics:
             "gateway_ingest_known_series_cached",
             "Series ids cached as stored (their labels are not re-decoded).", registry=r,
         )
+        self.series_labels_cached = Gauge(
+            "gateway_query_series_labels_cached",
+            "Label sets of selected series held in memory (query.series_labels_cache_size).",
+            registry=r,
+        )
+        self.series_labels_lookups = Counter(
+            "gateway_query_series_labels_lookups",
+            "Series whose labels a selection needed, by where they came from: result=hit "
+            "(the in-memory cache) or miss (read from ClickHouse).",
+            ["result"], registry=r,
+        )
         self.query_duration = Histogram(
             "gateway_query_duration_seconds",
             "PromQL query latency, by endpoint (query, query_range) and HTTP status.",

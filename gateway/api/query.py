@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.api import envelope
 from gateway.api.query_guard import QueryBounds, guarded_text
-from gateway.app_keys import CONFIG, LAYOUT, LIMITS, METRICS, RESOLVER, STORE
+from gateway.app_keys import CONFIG, LAYOUT, LIMITS, METRICS, RESOLVER, SERIES_LABELS, STORE
 from gateway.config import QueryConfig
 from gateway.errors import GatewayError
 from gateway.limits.read_limits import query_limits
@@ -124,7 +124,9 @@ def _source(
 ) -> ClickHouseSeriesSource:
     config = request.app[CONFIG].query
     limits = query_limits(request.app[LIMITS].limits_for(tenant), tenant, config)
-    return ClickHouseSeriesSource(request.app[STORE], request.app[LAYOUT], tenant, limits)
+    return ClickHouseSeriesSource(
+        request.app[STORE], request.app[LAYOUT], tenant, limits, request.app[SERIES_LABELS]
+    )
 
 
 async def _run(call: Awaitable[Result], options: engine.EngineOptions) -> Result:

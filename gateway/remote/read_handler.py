@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from aiohttp import web
 
 from gateway.api.envelope import STORABLE_MAX_MS, STORABLE_MIN_MS
-from gateway.app_keys import CONFIG, LAYOUT, LIMITS, RESOLVER, STORE
+from gateway.app_keys import CONFIG, LAYOUT, LIMITS, RESOLVER, SERIES_LABELS, STORE
 from gateway.errors import Errors, GatewayError
 from gateway.limits.read_limits import remote_read_limits
 from gateway.model.duration import parse_duration_ms
@@ -81,7 +81,7 @@ async def read(request: web.Request) -> web.StreamResponse:
                 return await app[STORE].run(
                     lambda client: select_series(
                         client, app[LAYOUT], tenant, query.matchers, start_ms, end_ms, limits,
-                        with_samples=wants_samples,
+                        with_samples=wants_samples, labels_cache=app[SERIES_LABELS],
                     )
                 )
         except TimeoutError:

@@ -14,8 +14,12 @@ from gateway.model.labels import Labels
 from gateway.model.matchers import Matcher
 from gateway.model.series import SeriesData
 from gateway.storage.clickhouse import ClickHouse, Client
+from gateway.storage.labels_cache import SeriesLabelsCache
 from gateway.storage.schema import Layout
 from gateway.storage.sql import Params, series_selection_sql
+
+# A selection's labels as two list columns, which Arrow hands over without a Python dict per row.
+_LABEL_COLUMNS = "mapKeys(found_labels) AS names, mapValues(found_labels) AS label_values"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,29 +41,43 @@ def select_series(
     end_ms: int,
     limits: SelectLimits = SelectLimits(),
     with_samples: bool = True,
+    labels_cache: SeriesLabelsCache | None = None,
 ) -> list[SeriesData]:
     """Series matching all matchers with their samples in [start_ms, end_ms], sorted by labels.
 
     Without samples: the series seen in the range (as `/api/v1/series` finds them), each with
-    no samples, for a reader that wants the series only.
+    no samples, for a reader that wants the series only. With a labels cache, ClickHouse sends
+    the matching ids and only the labels the cache lacks.
     """
     params = Params()
     selection = series_selection_sql(
         layout.series_table, layout.labels_table, tenant, [matchers], start_ms, end_ms, params
     )
     limit_sql = f"LIMIT {limits.max_series + 1}" if limits.max_series else ""
-    table = client.query_arrow(
-        "SELECT series_id, mapKeys(found_labels) AS names, mapValues(found_labels) AS label_values"
-        f" FROM ({selection}) {limit_sql}",
-        parameters=params.values,
-    )
-    if limits.max_series and table.num_rows > limits.max_series:
-        raise GatewayError(
-            Errors.QUERY_TOO_MANY_SERIES, limit=limits.max_series, setting=limits.series_setting
+    if labels_cache is None or not labels_cache.max_series:
+        table = client.query_arrow(
+            f"SELECT series_id, {_LABEL_COLUMNS} FROM ({selection}) {limit_sql}",
+            parameters=params.values,
         )
-    if not table.num_rows:
+        _check_series_limit(table.num_rows, limits)
+        labels_of = _labels_by_id(table)
+    else:
+        ids = client.query_arrow(
+            f"SELECT series_id FROM ({selection}) {limit_sql}", parameters=params.values
+        ).column("series_id").to_numpy().tolist()
+        _check_series_limit(len(ids), limits)
+        labels_of, missing = labels_cache.lookup(tenant, ids)
+        if missing:
+            table = client.query_arrow(
+                f"SELECT series_id, {_LABEL_COLUMNS} FROM ({selection}) "
+                f"WHERE series_id IN {params.add(missing, 'Array(UInt64)')}",
+                parameters=params.values,
+            )
+            fetched = _labels_by_id(table)
+            labels_cache.remember(tenant, fetched)
+            labels_of.update(fetched)
+    if not labels_of:
         return []
-    labels_of = _labels_by_id(table)
     if not with_samples:
         no_time, no_value = np.empty(0, np.int64), np.empty(0, np.float64)
         return sorted(
@@ -83,18 +101,33 @@ def select_series(
     return result
 
 
+def _check_series_limit(count: int, limits: SelectLimits) -> None:
+    if limits.max_series and count > limits.max_series:
+        raise GatewayError(
+            Errors.QUERY_TOO_MANY_SERIES, limit=limits.max_series, setting=limits.series_setting
+        )
+
+
 def _labels_by_id(table: pa.Table) -> dict[int, Labels]:
     """Sorted labels by series id, from columns of label names and values (read as Arrow
     lists: building Python dicts of ClickHouse Maps row by row cost a third of a selection)."""
     ids = table.column("series_id").to_numpy().tolist()
-    names = table.column("names").combine_chunks()
-    offsets = names.offsets.to_numpy().tolist()
-    flat_names = names.flatten().to_pylist()
-    flat_values = table.column("label_values").combine_chunks().flatten().to_pylist()
+    offsets = table.column("names").combine_chunks().offsets.to_numpy().tolist()
+    names, values = _shared_strings(table.column("names")), _shared_strings(
+        table.column("label_values")
+    )
     return {
-        sid: tuple(sorted(zip(flat_names[a:b], flat_values[a:b], strict=True)))
+        sid: tuple(sorted(zip(names[a:b], values[a:b], strict=True)))
         for sid, a, b in zip(ids, offsets[:-1], offsets[1:], strict=True)
     }
+
+
+def _shared_strings(column: pa.ChunkedArray) -> list[str]:
+    """A list column's strings, one Python object per distinct string (label names and most
+    values repeat across series: shared, they cost memory once, in the labels cache too)."""
+    encoded = column.combine_chunks().flatten().dictionary_encode()
+    distinct = encoded.dictionary.to_pylist()
+    return list(map(distinct.__getitem__, encoded.indices.to_numpy().tolist()))
 
 
 def _samples(
@@ -142,12 +175,18 @@ class ClickHouseSeriesSource:
     """The PromQL engine's and remote-read's view of one tenant's data in ClickHouse."""
 
     def __init__(
-        self, store: ClickHouse, layout: Layout, tenant: str, limits: SelectLimits
+        self,
+        store: ClickHouse,
+        layout: Layout,
+        tenant: str,
+        limits: SelectLimits,
+        labels_cache: SeriesLabelsCache | None = None,
     ) -> None:
         self._store = store
         self._layout = layout
         self._tenant = tenant
         self._limits = limits
+        self._labels_cache = labels_cache
 
     async def select(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
@@ -155,6 +194,7 @@ class ClickHouseSeriesSource:
         """Series matching all matchers with samples in [start_ms, end_ms]."""
         return await self._store.run(
             lambda client: select_series(
-                client, self._layout, self._tenant, matchers, start_ms, end_ms, self._limits
+                client, self._layout, self._tenant, matchers, start_ms, end_ms, self._limits,
+                labels_cache=self._labels_cache,
             )
         )

@@ -261,3 +261,28 @@ async def test_query_metrics(gateway: RunningGateway) -> None:
     assert metrics[f'{count}{{endpoint="query_range",status="200"}}'] == 1
     errors = 'gateway_query_errors_total{endpoint="query",error_type="bad_data"}'
     assert metrics[errors] == 1
+
+
+async def test_repeated_queries_take_labels_from_the_cache(gateway: RunningGateway) -> None:
+    await load(gateway)
+
+    async def lookups() -> tuple[float, float, float]:
+        async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session, session.get(
+            gateway.url + "/metrics"
+        ) as response:
+            metrics = parse_exposition(await response.text())
+        name = "gateway_query_series_labels_lookups_total"
+        return (
+            metrics.get(f'{name}{{result="hit"}}', 0.0),
+            metrics.get(f'{name}{{result="miss"}}', 0.0),
+            metrics["gateway_query_series_labels_cached"],
+        )
+
+    first = await call(gateway, INSTANT, {"query": "up", "time": T})
+    assert await lookups() == (0, 1, 1)
+    again = await call(gateway, INSTANT, {"query": "up", "time": T})
+    assert again == first
+    assert await lookups() == (1, 1, 1)
+    both = await call(gateway, INSTANT, {"query": '{job="x"}', "time": T})
+    assert [r["metric"]["__name__"] for r in both[1]["data"]["result"]] == ["m1", "m2"]
+    assert await lookups() == (1, 3, 3)
