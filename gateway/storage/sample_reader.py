@@ -55,6 +55,7 @@ def select_series(
     )
     limit_sql = f"LIMIT {limits.max_series + 1}" if limits.max_series else ""
     if labels_cache is None or not labels_cache.max_series:
+        # One query for ids and labels (without a cache, a second round trip only costs).
         table = client.query_arrow(
             f"SELECT series_id, {_LABEL_COLUMNS} FROM ({selection}) {limit_sql}",
             parameters=params.values,
@@ -112,20 +113,20 @@ def _labels_by_id(table: pa.Table) -> dict[int, Labels]:
     """Sorted labels by series id, from columns of label names and values (read as Arrow
     lists: building Python dicts of ClickHouse Maps row by row cost a third of a selection)."""
     ids = table.column("series_id").to_numpy().tolist()
-    offsets = table.column("names").combine_chunks().offsets.to_numpy().tolist()
-    names, values = _shared_strings(table.column("names")), _shared_strings(
-        table.column("label_values")
-    )
+    name_lists = table.column("names").combine_chunks()
+    offsets = name_lists.offsets.to_numpy().tolist()
+    names = _shared_strings(name_lists)
+    values = _shared_strings(table.column("label_values").combine_chunks())
     return {
         sid: tuple(sorted(zip(names[a:b], values[a:b], strict=True)))
         for sid, a, b in zip(ids, offsets[:-1], offsets[1:], strict=True)
     }
 
 
-def _shared_strings(column: pa.ChunkedArray) -> list[str]:
-    """A list column's strings, one Python object per distinct string (label names and most
-    values repeat across series: shared, they cost memory once, in the labels cache too)."""
-    encoded = column.combine_chunks().flatten().dictionary_encode()
+def _shared_strings(lists: pa.ListArray) -> list[str]:
+    """The strings of a list column, one Python object per distinct string (label names and
+    most values repeat across series: shared, they cost memory once, in the labels cache too)."""
+    encoded = lists.flatten().dictionary_encode()
     distinct = encoded.dictionary.to_pylist()
     return list(map(distinct.__getitem__, encoded.indices.to_numpy().tolist()))
 
