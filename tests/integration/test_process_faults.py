@@ -9,12 +9,13 @@ Every sample that got a 2xx must be there; requests in flight at SIGTERM must be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -153,6 +154,34 @@ async def remote_read_url(url: str, data: bytes) -> tuple[int, dict[str, str], b
         return response.status, dict(response.headers), await response.read()
 
 
+@dataclass
+class Served:
+    """A gateway process of one test, on its own data directory and log."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    log: BinaryIO
+    log_path: Path
+
+
+@contextlib.asynccontextmanager
+async def served(tmp_path: Path, *flags: str) -> AsyncIterator[Served]:
+    """A ready gateway on `tmp_path/data`, killed on the way out if it still runs."""
+    port = free_port()
+    data_dir, log_path = tmp_path / "data", tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        process = start(data_dir, port, log, *flags)
+        try:
+            gateway = Served(f"http://127.0.0.1:{port}", process, data_dir, log, log_path)
+            await wait_ready(gateway.url, process)
+            yield gateway
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 async def restarted_read_back(data_dir: Path, log: BinaryIO) -> set[tuple[int, int, int]]:
     """Start a gateway on the same data directory and read everything back through it."""
     port = free_port()
@@ -196,27 +225,16 @@ class SignalledUnderLoad:
 
 async def signal_under_load(tmp_path: Path, signum: signal.Signals) -> SignalledUnderLoad:
     """Start a gateway, write to it, send `signum` 3 s in, then read back after a restart."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path / "data"
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        process = start(data_dir, port, log, "--server.shutdown_grace_seconds", "10")
-        try:
-            await wait_ready(url, process)
-            writer = asyncio.ensure_future(load(url, stop_after=30))
-            await asyncio.sleep(3)
-            process.send_signal(signum)
-            done = await writer
-            code = await asyncio.to_thread(process.wait, 60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    async with served(tmp_path, "--server.shutdown_grace_seconds", "10") as gateway:
+        writer = asyncio.ensure_future(load(gateway.url, stop_after=30))
+        await asyncio.sleep(3)
+        gateway.process.send_signal(signum)
+        done = await writer
+        code = await asyncio.to_thread(gateway.process.wait, 60)
         if signum is signal.SIGTERM:
-            assert code == 0, log_path.read_text()
-        found = await restarted_read_back(data_dir, log)
-    return SignalledUnderLoad(done, code, found, data_dir)
+            assert code == 0, gateway.log_path.read_text()
+        found = await restarted_read_back(gateway.data_dir, gateway.log)
+    return SignalledUnderLoad(done, code, found, gateway.data_dir)
 
 
 async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
@@ -265,29 +283,17 @@ SLOW_COMMIT = ("--ingest.batch_min_delay_ms", "4000", "--ingest.batch_max_delay_
 
 
 async def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path / "data"
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        process = start(data_dir, port, log, "--server.shutdown_grace_seconds", "20",
-                        *SLOW_COMMIT)
-        try:
-            await wait_ready(url, process)
-            pending = await _in_flight(url, range(100, 104))
-            process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
-            # Draining: new connections are refused while the in-flight ones finish.
-            assert await _post(url, 999, 1) is None
-            statuses = [await task for task in pending]
-            code = await asyncio.to_thread(process.wait, 60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        assert statuses == [204] * 4, (statuses, log_path.read_text()[-2000:])
-        assert code == 0, log_path.read_text()
-        found = await restarted_read_back(data_dir, log)
+    async with served(tmp_path, "--server.shutdown_grace_seconds", "20", *SLOW_COMMIT) as gateway:
+        pending = await _in_flight(gateway.url, range(100, 104))
+        gateway.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        # Draining: new connections are refused while the in-flight ones finish.
+        assert await _post(gateway.url, 999, 1) is None
+        statuses = [await task for task in pending]
+        code = await asyncio.to_thread(gateway.process.wait, 60)
+        assert statuses == [204] * 4, (statuses, gateway.log_path.read_text()[-2000:])
+        assert code == 0, gateway.log_path.read_text()
+        found = await restarted_read_back(gateway.data_dir, gateway.log)
     expected = {(100 + k, i, T0 + 1000) for k in range(4) for i in range(SERIES_PER_REQUEST)}
     print(f"sigterm drain: 4 writes in flight at SIGTERM answered {statuses}; "
           f"{len(expected)} samples acknowledged, {len(found)} found through the API")
@@ -299,26 +305,14 @@ async def test_sigterm_cuts_what_outlives_the_grace_period(tmp_path: Path) -> No
     answer (so the sender retries); the gateway does not wait for it. Its rows were already
     in the batcher, which flushes on the way out: such a write may be stored although it was
     never acknowledged, which a retry de-duplicates (ReplacingMergeTree)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path / "data"
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        process = start(data_dir, port, log, "--server.shutdown_grace_seconds", "1",
-                        *SLOW_COMMIT)
-        try:
-            await wait_ready(url, process)
-            [pending] = await _in_flight(url, range(200, 201))
-            process.send_signal(signal.SIGTERM)
-            status = await pending
-            code = await asyncio.to_thread(process.wait, 60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    async with served(tmp_path, "--server.shutdown_grace_seconds", "1", *SLOW_COMMIT) as gateway:
+        [pending] = await _in_flight(gateway.url, range(200, 201))
+        gateway.process.send_signal(signal.SIGTERM)
+        status = await pending
+        code = await asyncio.to_thread(gateway.process.wait, 60)
         assert status is None or status >= 500, status  # never a 2xx
-        assert code == 0, log_path.read_text()
-        found = await restarted_read_back(data_dir, log)
+        assert code == 0, gateway.log_path.read_text()
+        found = await restarted_read_back(gateway.data_dir, gateway.log)
     assert found <= {(200, i, T0 + 1000) for i in range(SERIES_PER_REQUEST)}
     print(f"sigterm grace 1 s, write needing 4 s: answer {status}, {len(found)} of its "
           f"{SERIES_PER_REQUEST} samples stored by the final flush")
