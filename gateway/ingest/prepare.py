@@ -59,6 +59,7 @@ def prepare(
     refresh = sampled & needs_registration(cached, first_ms, last_ms, series_ids)
     keep = np.ones(len(counts), dtype=bool)
     fresh: dict[int, Labels] = {}
+    lengths_fit = admission is not None and admission.lengths_fit(decoded.longest_label)
 
     def refuse(index: int, exc: GatewayError) -> None:
         keep[index] = False
@@ -69,7 +70,7 @@ def prepare(
         labels = fresh.get(index)
         if labels is None:  # stored before, new to the limits tracker
             labels = validate_labels(decoded.raw_labels(index))
-            labels = admission.shape(labels) if admission is not None else labels
+            labels = admission.shape(labels, lengths_fit) if admission is not None else labels
         return labels
 
     for index in np.flatnonzero(~cached.found | refresh).tolist():
@@ -79,7 +80,7 @@ def prepare(
                 check_series_labels(raw, caps)
             labels = validate_labels(raw)
             if admission is not None:
-                labels = admission.shape(labels)
+                labels = admission.shape(labels, lengths_fit)
         except GatewayError as exc:
             if exc.status != 400:
                 raise

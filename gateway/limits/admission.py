@@ -1,13 +1,18 @@
 """Applies one tenant's limits to one write request: label rules, series budgets, metadata.
 
-Series the tracker knows (the steady state) pass in one vectorised lookup; the per-series Python
-below runs only for series that are new to the tracker.
+Series the tracker knows (the steady state) pass in one vectorised lookup. Series new to the
+tracker are shaped one by one (drop_labels, label count and lengths), then budgeted as a whole:
+when the request's new series fit every budget together, which is the usual case, they are
+admitted at once; otherwise one by one in request order, each budget used up by the earlier
+series (the reference semantics the whole-request path must equal).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter, methodcaller
 
 import numpy as np
 import numpy.typing as npt
@@ -39,16 +44,25 @@ class Admission:
     label_values: DistinctValues
     metadata_families: DistinctValues
 
-    def shape(self, labels: Labels) -> Labels:
-        """Drop the tenant's drop_labels, then check label count and lengths (raises 400s)."""
+    def lengths_fit(self, longest: int) -> bool:
+        """Whether a string of `longest` characters fits both label length limits."""
         limits = self.limits
-        # C-level passes over the labels (zip/map/max): this runs for every new series.
-        names, values = zip(*labels, strict=True)
-        if limits.drop_labels and not set(limits.drop_labels).isdisjoint(names):
-            labels = tuple(pair for pair in labels if pair[0] not in limits.drop_labels)
+        return checks.is_within(longest, limits.max_label_name_length) and checks.is_within(
+            longest, limits.max_label_value_length
+        )
+
+    def shape(self, labels: Labels, lengths_fit: bool = False) -> Labels:
+        """Drop the tenant's drop_labels, then check label count and lengths (raises 400s).
+
+        `lengths_fit`: the caller knows every name and value is within the length limits (a
+        request's longest string is: see `lengths_fit`), so they are not measured one by one.
+        """
+        limits = self.limits
+        drop = limits.drop_labels
+        if drop and not set(drop).isdisjoint(map(itemgetter(0), labels)):
+            labels = tuple(pair for pair in labels if pair[0] not in drop)
             if not labels:
                 raise GatewayError(Errors.NO_LABELS)
-            names, values = zip(*labels, strict=True)
         if not checks.is_within_label_names_per_series(
             len(labels), limits.max_label_names_per_series
         ):
@@ -57,7 +71,12 @@ class Admission:
                 limit=limits.max_label_names_per_series, tenant=self.tenant,
                 series=describe(labels),
             )
-        name_limit, value_limit = limits.max_label_name_length, limits.max_label_value_length
+        if not lengths_fit:
+            self._check_lengths(labels, limits.max_label_name_length, limits.max_label_value_length)
+        return labels
+
+    def _check_lengths(self, labels: Labels, name_limit: int, value_limit: int) -> None:
+        names, values = zip(*labels, strict=True)  # C-level passes: max(map(len, ...))
         if name_limit and not checks.is_within(max(map(len, names)), name_limit):
             name = next(n for n in names if not checks.is_within_label_name_length(n, name_limit))
             raise GatewayError(
@@ -73,7 +92,6 @@ class Admission:
                 Errors.LABEL_VALUE_TOO_LONG, name=name, length=len(value), limit=value_limit,
                 tenant=self.tenant, series=describe(labels),
             )
-        return labels
 
     def admit(
         self,
@@ -90,6 +108,64 @@ class Admission:
         candidates = np.flatnonzero(keep & ~tracked)
         if not len(candidates):
             return []
+        # Each new series once, in request order (a series may come twice, encoded apart).
+        _, first = np.unique(series_ids[candidates], return_index=True)
+        first.sort()
+        indices = candidates[first].tolist()
+        labels = list(map(labels_of, indices))
+        metrics = list(map(metric_name, labels))
+        fresh_values = self._fresh_values_if_all_fit(labels, metrics)
+        if fresh_values is None:
+            return self._admit_each(series_ids, candidates, labels_of)
+        self.tracker.add(self.tenant, series_ids[indices], metrics)
+        for name, values in fresh_values.items():
+            self.label_values.add_all(self.tenant, name, values)
+        return []
+
+    def _fresh_values_if_all_fit(
+        self, labels: list[Labels], metrics: list[str]
+    ) -> dict[str, set[str]] | None:
+        """The unknown values of budgeted labels if every series fits every budget, else None.
+
+        The usual request fits: whole-request sums decide it, with C-level passes instead of
+        Python per series. A request that may not fit goes through `_admit_each`.
+        """
+        limits, tenant, tracker = self.limits, self.tenant, self.tracker
+        if not checks.is_within_series_budget(
+            tracker.count(tenant), len(labels), limits.max_global_series_per_user
+        ):
+            return None
+        if limits.max_global_series_per_metric or limits.metric_budgets:
+            for metric, adding in Counter(metrics).items():
+                limit = limits.metric_limit(metric)
+                if limit and not checks.is_within_series_budget(
+                    tracker.metric_count(tenant, metric), adding, limit
+                ):
+                    return None
+        fresh: dict[str, set[str]] = {}
+        budgets = limits.max_values_per_label
+        if not budgets:
+            return fresh
+        by_name = list(map(dict, labels))
+        for name, budget in budgets.items():
+            # Validated labels have no empty values: filter() drops only the series without it.
+            values = set(filter(None, map(methodcaller("get", name), by_name)))
+            unknown = self.label_values.unknown(tenant, name, values)
+            if not checks.is_within_label_budget_all(
+                self.label_values.count(tenant, name), len(values), len(unknown), budget
+            ):
+                return None
+            if unknown:
+                fresh[name] = unknown
+        return fresh
+
+    def _admit_each(
+        self,
+        series_ids: npt.NDArray[np.uint64],
+        candidates: npt.NDArray[np.intp],
+        labels_of: Callable[[int], Labels],
+    ) -> list[tuple[int, GatewayError]]:
+        """Admit new series one by one in request order, until each budget is used up."""
         refused: list[tuple[int, GatewayError]] = []
         refused_ids: dict[int, GatewayError] = {}
         admitted: dict[int, str] = {}

@@ -38,5 +38,15 @@ def is_within_label_budget(known_values: int, value_is_known: bool, limit: int |
     return value_is_known or known_values < limit
 
 
+def is_within_label_budget_all(
+    known_values: int, values: int, unknown_values: int, limit: int | None
+) -> bool:
+    """Whether series carrying `values` distinct values of a label, `unknown_values` of them
+    new, all fit the label's budget (None = no budget, 0 = label forbidden)."""
+    if limit is None or values == 0:
+        return True
+    return limit > 0 and known_values + unknown_values <= limit
+
+
 def is_within_metadata_budget(families: int, family_is_known: bool, limit: int) -> bool:
     return limit == 0 or family_is_known or families < limit

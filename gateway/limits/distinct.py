@@ -34,10 +34,19 @@ class DistinctValues:
         values = self._sets.get((tenant, key))
         return values is not None and value in values
 
+    def unknown(self, tenant: str, key: str, values: set[str]) -> set[str]:
+        """The values the key does not have yet."""
+        known = self._sets.get((tenant, key))
+        return values if known is None else values - known
+
     def add(self, tenant: str, key: str, value: str) -> None:
-        self._sets.setdefault((tenant, key), set()).add(value)
+        self.add_all(tenant, key, (value,))
+
+    def add_all(self, tenant: str, key: str, values: Iterable[str]) -> None:
+        values = tuple(values)
+        self._sets.setdefault((tenant, key), set()).update(values)
         if self._recent is not None:
-            self._recent.setdefault((tenant, key), set()).add(value)
+            self._recent.setdefault((tenant, key), set()).update(values)
 
     def begin_reload(self) -> None:
         """Start remembering local additions, to survive the coming `finish_reload`."""

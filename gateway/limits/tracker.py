@@ -192,12 +192,13 @@ class ActiveSeriesTracker:
         series.minutes[pos[found]] = self.minute()
         return found
 
-    def add(self, tenant: str, ids: Sequence[int], metrics: Sequence[str]) -> None:
+    def add(self, tenant: str, ids: Ids | Sequence[int], metrics: Sequence[str]) -> None:
         """Start tracking series not tracked yet (unique ids), seen now."""
-        if not ids:
+        if not len(ids):
             return
         series = self._tenants.setdefault(tenant, _TenantSeries())
-        codes = np.fromiter((series.code(m) for m in metrics), np.uint32, len(metrics))
+        code_of = {metric: series.code(metric) for metric in dict.fromkeys(metrics)}
+        codes = np.fromiter(map(code_of.__getitem__, metrics), np.uint32, len(metrics))
         count = len(ids)
         minutes = np.full(count, self.minute(), np.uint32)
         series.insert(np.array(ids, np.uint64), minutes, codes, np.zeros(count, np.uint32))

@@ -60,6 +60,9 @@ class DecodedWrite:
     metadata: list[Metadata]
     histograms: int
     exemplars: int
+    longest_label: int
+    """No label name or value in the request has more bytes (a bound, not always attained):
+    per-series length checks are skipped when it is within the limits."""
 
     @property
     def series_count(self) -> int:
@@ -104,6 +107,8 @@ def decode_v1(data: bytes, max_series: int = 0) -> DecodedWrite:
         metadata=metadata,
         exemplars=0,
         histograms=0,
+        # A series' encoded labels are longer than any of its names and values.
+        longest_label=int((scanned.label_ends - scanned.label_starts).max(initial=0)),
     )
 
 
@@ -133,6 +138,7 @@ def _decode_v1_exact(data: bytes, metadata: list[Metadata]) -> DecodedWrite:
         metadata=metadata,
         exemplars=len(merged.v1_exemplars_v2_histograms),
         histograms=len(merged.v1_histograms_v2_exemplars),
+        longest_label=max(map(len, labels_only), default=0),
     )
 
 
@@ -199,6 +205,7 @@ def decode_v2(data: bytes, max_series: int = 0, max_symbols: int = 0) -> Decoded
         metadata=list(metadata.values()),
         histograms=len(merged.v1_exemplars_v2_histograms),
         exemplars=len(merged.v1_histograms_v2_exemplars),
+        longest_label=max(map(len, symbols), default=0),
     )
 
 

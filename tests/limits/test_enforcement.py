@@ -220,6 +220,12 @@ async def test_label_and_request_limits(chdb_dsn: str) -> None:
         for item, words in cases:
             status, text, _ = await write(running, [item])
             assert status == 400 and words in text, text
+        # Among series within the limits, the one too long is refused and the others land.
+        mixed = [one(f"ok{i}", a="1") for i in range(3)]
+        status, text, _ = await write(running, [*mixed[:1], one("ok9", a="123456"), *mixed[1:]])
+        assert status == 400 and "max_label_value_length" in text, text
+        _, body = await admin(running, "GET", "/api/v1/admin/tenants")
+        assert body["data"]["tenants"][0]["active_series"] == 3
         assert (await write(running, many(2, "small")))[0] == 204
         status, text, _ = await write(running, many(1, "small", start=2))
         assert status == 400 and "(max_global_series_per_metric)" in text
@@ -230,7 +236,7 @@ async def test_label_and_request_limits(chdb_dsn: str) -> None:
         assert status == 400 and "(max_samples_per_request)" in text
         values = await metrics(running)
         assert discarded(values, "a", "max_samples_per_request") == 5
-        assert discarded(values, "a", "label_value_too_long") == 1
+        assert discarded(values, "a", "label_value_too_long") == 2
         assert discarded(values, "a", "per_metric_series_limit") == 2
     finally:
         await running.runner.cleanup()

@@ -276,6 +276,12 @@ def test_vectorised_series_scan_equals_the_exact_decoder(
     for index, (labels, _, _) in enumerate(series):
         expected = [(n.encode(), v.encode()) for n, v in labels.items()]
         assert decoded.raw_labels(index) == exact.raw_labels(index) == expected
+    # The bound that lets the limits skip measuring each label of a request.
+    longest = max((len(text.encode()) for labels, _, _ in series for pair in labels.items()
+                   for text in pair), default=0)
+    assert decoded.longest_label >= longest and exact.longest_label >= longest
+    v2_decoded = decode_v2(rw2_request([(labels, samples) for labels, samples, _ in series]))
+    assert v2_decoded.longest_label >= longest
 
 
 def test_series_scan_takes_common_requests_and_refuses_unusual_shapes() -> None:
