@@ -56,11 +56,11 @@ class DistinctValues:
         """The storage read failed: keep the current sets."""
         self._recent = None
 
-    def finish_reload(self, rows: Iterable[tuple[str, str, str]]) -> None:
-        """Replace every set by (tenant, key, value) rows plus the additions since begin."""
+    def finish_reload(self, groups: Iterable[tuple[str, str, Iterable[str]]]) -> None:
+        """Replace every set by (tenant, key, values) groups plus the additions since begin."""
         fresh: dict[Key, set[str]] = {}
-        for tenant, key, value in rows:
-            fresh.setdefault((tenant, key), set()).add(value)
+        for tenant, key, values in groups:
+            fresh.setdefault((tenant, key), set()).update(values)
         for owner_key, values in (self._recent or {}).items():
             fresh.setdefault(owner_key, set()).update(values)
         self._sets = fresh

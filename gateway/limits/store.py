@@ -93,25 +93,38 @@ def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
 
 def read_label_values(
     client: Client, layout: Layout, names: Iterable[str], cutoff_minute: int
-) -> list[tuple[str, str, str]]:
-    """(tenant, label name, value) of budgeted label names among active series."""
+) -> list[tuple[str, str, list[str]]]:
+    """(tenant, label name, its distinct values) of budgeted label names among active series."""
     wanted = sorted(set(names))
     if not wanted:
         return []
-    rows = client.query(
-        f"""SELECT tenant, name, value FROM {layout.labels_table}
+    # One row per (tenant, name), its values as an Arrow list: building the Python strings from
+    # Arrow costs a fraction of row-by-row results (budgeted labels can have 10^5 values).
+    table = client.query_arrow(
+        f"""SELECT tenant, name, groupUniqArray(value) AS values FROM {layout.labels_table}
         WHERE name IN {{names:Array(String)}} AND (tenant, series_id) IN (
             SELECT tenant, series_id FROM {layout.table(ACTIVITY_TABLE)}
             WHERE last_seen_minute >= {{cutoff:UInt32}})
-        GROUP BY tenant, name, value""",
+        GROUP BY tenant, name""",
         parameters={"names": wanted, "cutoff": max(0, cutoff_minute)},
-    ).result_rows
-    return [(str(t), str(n), str(v)) for t, n, v in rows]
+    )
+    return _groups(table)
 
 
-def read_metadata_families(client: Client, layout: Layout) -> list[tuple[str, str, str]]:
-    """(tenant, "", family) of every metric family with metadata."""
-    rows = client.query(
-        f"SELECT tenant, metric_family FROM {layout.metadata_table} GROUP BY tenant, metric_family"
-    ).result_rows
-    return [(str(tenant), "", str(family)) for tenant, family in rows]
+def read_metadata_families(client: Client, layout: Layout) -> list[tuple[str, str, list[str]]]:
+    """(tenant, "", its metric families with metadata) of every tenant."""
+    table = client.query_arrow(
+        f"""SELECT tenant, '' AS name, groupUniqArray(metric_family) AS values
+        FROM {layout.metadata_table} GROUP BY tenant"""
+    )
+    return _groups(table)
+
+
+def _groups(table: pa.Table) -> list[tuple[str, str, list[str]]]:
+    """Rows of (tenant, name, values: list of strings) as Python values."""
+    tenants, names = table.column("tenant").to_pylist(), table.column("name").to_pylist()
+    values = table.column("values").combine_chunks()
+    return [
+        (tenant, name, values[index].values.to_pylist())
+        for index, (tenant, name) in enumerate(zip(tenants, names, strict=True))
+    ]

@@ -156,3 +156,48 @@ async def test_changes_in_the_same_millisecond_resolve_alike_everywhere(two_gate
         await gateway.app[LIMITS].reload_overrides()
     rates = {gateway.app[LIMITS].limits_for("a").ingestion_rate for gateway in (first, second)}
     assert rates == {9.0}  # the highest (version, text): '{"ingestion_rate": 9.0}'
+
+
+async def test_label_values_and_metadata_families_are_rebuilt_from_storage(
+    chdb_dsn: str,
+) -> None:
+    from gateway._pb.prometheus import remote_pb2 as v1
+    from gateway.remote import snappy
+    from tests.api.test_write_errors import post
+    from tests.limits.helpers import one, write
+
+    config = make_config(
+        chdb_dsn,
+        **{
+            "limits.defaults.max_values_per_label": {"pod": 2},
+            "limits.defaults.max_metadata_per_user": 2,
+        },
+    )
+    running = await start_gateway(config)
+    try:
+        assert (await write(running, [one("m", pod="p1"), one("m", pod="p2")]))[0] == 204
+        families = v1.WriteRequest(
+            metadata=[v1.MetricMetadata(metric_family_name=name) for name in ("fa", "fb")]
+        )
+        body = snappy.compress(families.SerializeToString())
+        assert (await post(running, body, **{"X-Scope-OrgID": "a"}))[0] == 204
+        await running.app[LIMITS].sync()
+    finally:
+        await running.runner.cleanup()
+    # A restarted gateway (or another replica) reads both budgets' use from storage.
+    restarted = await start_gateway(config)
+    try:
+        service = restarted.app[LIMITS]
+        await service.reconcile()
+        assert service.label_values.unknown("a", "pod", {"p1", "p2", "p3"}) == {"p3"}
+        assert service.metadata_families.count("a", "") == 2
+        status, text, _ = await write(restarted, [one("m", pod="p3"), one("m", pod="p1")])
+        assert status == 400 and "max_values_per_label" in text, text
+        assert (await write(restarted, [one("n", pod="p2")]))[0] == 204
+        other = v1.WriteRequest(metadata=[v1.MetricMetadata(metric_family_name="fc")])
+        status, text, _ = await post(
+            restarted, snappy.compress(other.SerializeToString()), **{"X-Scope-OrgID": "a"}
+        )
+        assert status == 400 and "max_metadata_per_user" in text, text
+    finally:
+        await restarted.runner.cleanup()
