@@ -71,7 +71,7 @@ def select_series(
         if missing:
             table = client.query_arrow(
                 f"SELECT series_id, {_LABEL_COLUMNS} FROM ({selection}) "
-                f"WHERE series_id IN {params.add(missing, 'Array(UInt64)')}",
+                f"WHERE series_id IN {params.add_ids(missing)}",
                 parameters=params.values,
             )
             fetched = _labels_by_id(table)
@@ -144,16 +144,17 @@ def _samples(
     tenant_param = params.add(tenant, "String")
     start = params.add(start_ms, "Int64")
     end = params.add(end_ms, "Int64")
-    by_shard: dict[int, list[int]] = {}
-    for sid in ids:
-        by_shard.setdefault(sid % layout.sample_shards, []).append(sid)
+    id_array = np.array(ids, dtype=np.uint64)
+    shard_of = id_array % np.uint64(layout.sample_shards)
+    by_shard = [(shard, id_array[shard_of == shard]) for shard in range(layout.sample_shards)]
     parts = [
         f"""SELECT series_id, toUnixTimestamp64Milli(timestamp) AS t, value
         FROM {layout.samples_table(shard)}
-        WHERE tenant = {tenant_param} AND series_id IN {params.add(shard_ids, 'Array(UInt64)')}
+        WHERE tenant = {tenant_param} AND series_id IN {params.add_ids(shard_ids.tolist())}
           AND timestamp >= fromUnixTimestamp64Milli({start})
           AND timestamp <= fromUnixTimestamp64Milli({end})"""
-        for shard, shard_ids in sorted(by_shard.items())
+        for shard, shard_ids in by_shard
+        if len(shard_ids)
     ]
     limit_sql = f"LIMIT {limits.max_samples + 1}" if limits.max_samples else ""
     sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY series_id, t {limit_sql}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,24 @@ class Params:
         name = f"p{len(self.values)}"
         self.values[name] = value
         return f"{{{name}:{kind}}}"
+
+    def add_ids(self, ids: Iterable[int]) -> str:
+        """An `Array(UInt64)` parameter of series ids, handed over as its text: ClickHouse parses
+        it as the typed array all the same, while clickhouse-connect's generic formatting and
+        string escaping cost ~2 us per id (20 ms for the 10k ids of one selection)."""
+        text = "[" + ",".join(map(str, map(int, ids))) + "]"
+        return self.add(_IdArrayText(text), "Array(UInt64)")
+
+
+@dataclass(frozen=True, slots=True)
+class _IdArrayText:
+    """Digits, commas and brackets only: clickhouse-connect sends a value of a type it does not
+    know as `str(value)`, which needs no escaping here."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def matchers_sql(matchers: Sequence[Matcher], params: Params) -> str:

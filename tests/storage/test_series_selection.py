@@ -12,6 +12,7 @@ from gateway.model.matchers import Matcher, MatchOp
 from gateway.storage.clickhouse import ClickHouse, migrate
 from gateway.storage.querier import TimeRange, find_series, label_names, label_values
 from gateway.storage.schema import Layout
+from gateway.storage.sql import Params
 from gateway.storage.writer import NewSeries, WriteBatch, write_batch
 
 T0 = 1_700_000_000_000
@@ -137,3 +138,15 @@ def test_label_browsing_equals_the_series_it_selects(
 
 # Selects every series of the tenant, named or not: the reference for "no selector".
 all_series = Matcher.of("when", MatchOp.REGEX, ".+")
+
+
+def test_id_arrays_reach_clickhouse_as_typed_uint64_arrays(session_store: ClickHouse) -> None:
+    ids = [0, 1, 2**63 - 1, 2**63, 2**64 - 1]
+    params = Params()
+    placeholder = params.add_ids(ids)
+    rows = session_store.run_sync(
+        lambda c: c.query(
+            f"SELECT toTypeName({placeholder}), {placeholder}", parameters=params.values
+        ).result_rows
+    )
+    assert rows == [("Array(UInt64)", ids)]
