@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import promql_parser as pp
 
+from gateway.model.series import SeriesData
 from gateway.promql import aggregations, binary
 from gateway.promql.context import EvalContext
 from gateway.promql.errors import BadData
@@ -12,7 +13,7 @@ from gateway.promql.functions import FUNCTIONS, CallArgs
 from gateway.promql.parse import delta_ms
 from gateway.promql.plan import Bounds, selector_fetch, subquery_grid
 from gateway.promql.selectors import instant_vector, range_vector, sample_times
-from gateway.promql.types import Grid, RangeSeries, RangeVector, Scalar, String, Value, Vector
+from gateway.promql.types import Grid, RangeVector, Scalar, String, Value, Vector
 
 
 def bounds_of(ctx: EvalContext) -> Bounds:
@@ -84,7 +85,7 @@ def _subquery(expr: pp.SubqueryExpr, grid: Grid, ctx: EvalContext) -> RangeVecto
     if not isinstance(inner, Vector):
         raise BadData("subquery is only allowed on instant vector")
     series = [
-        RangeSeries(labels, inner_grid.times[inner.present[i]], inner.values[i][inner.present[i]])
+        SeriesData(labels, inner_grid.times[inner.present[i]], inner.values[i][inner.present[i]])
         for i, labels in enumerate(inner.labels)
     ]
     return RangeVector(series, ends, range_ms, inner.drop_name.copy())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gateway.model.series import SeriesData
-from gateway.promql.types import BOOL, F64, I64, RangeSeries, RangeVector, Vector, stale_mask
+from gateway.promql.types import BOOL, F64, I64, RangeVector, Vector, stale_mask
 
 
 def _latest(series: list[SeriesData], ends: I64, lookback_ms: int) -> tuple[I64, BOOL, I64, F64]:
@@ -69,8 +69,29 @@ def sample_times(series: list[SeriesData], ends: I64, lookback_ms: int) -> Vecto
 
 def range_vector(series: list[SeriesData], ends: I64, range_ms: int) -> RangeVector:
     """Series restricted to real samples; windows are cut per step by the consumer."""
-    out: list[RangeSeries] = []
-    for data in series:
-        keep = ~stale_mask(data.values)
-        out.append(RangeSeries(data.labels, data.timestamps[keep], data.values[keep]))
+    # One stale check over all samples: masking every series on its own cost a quarter of an
+    # instant query over 10k series, and most series hold no stale marker.
+    marked = _holds_stale_marker(series)
+    out = [
+        _without_stale(data) if stale else data for data, stale in zip(series, marked, strict=True)
+    ] if any(marked) else list(series)
     return RangeVector(out, ends, range_ms, np.zeros(len(out), dtype=np.bool_))
+
+
+def _holds_stale_marker(series: list[SeriesData]) -> list[bool]:
+    """Per series, whether any of its values is a stale marker."""
+    if not series:
+        return []
+    stale = stale_mask(np.concatenate([data.values for data in series]))
+    if not stale.any():
+        return [False] * len(series)
+    lengths = np.fromiter((len(data.values) for data in series), np.int64, len(series))
+    bounds = np.r_[0, np.cumsum(lengths)]
+    stale_before = np.r_[0, np.cumsum(stale)]
+    marked: list[bool] = (stale_before[bounds[1:]] > stale_before[bounds[:-1]]).tolist()
+    return marked
+
+
+def _without_stale(data: SeriesData) -> SeriesData:
+    keep = ~stale_mask(data.values)
+    return SeriesData(data.labels, data.timestamps[keep], data.values[keep])

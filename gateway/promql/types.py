@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.model.labels import METRIC_NAME, Labels
+from gateway.model.series import SeriesData
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -88,19 +89,10 @@ class Vector:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class RangeSeries:
-    """The raw samples of one series (stale markers removed) that a range vector covers."""
-
-    labels: Labels
-    timestamps: I64
-    values: F64
-
-
-@dataclass(frozen=True, slots=True, eq=False)
 class RangeVector:
     """Series with samples, and the windows `(end - range_ms, end]` to evaluate at each step."""
 
-    series: list[RangeSeries]
+    series: list[SeriesData]  # stale markers removed
     ends: I64
     range_ms: int
     drop_name: BOOL

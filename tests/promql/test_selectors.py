@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.model.series import SeriesData
-from gateway.promql.selectors import instant_vector, sample_times
+from gateway.promql.selectors import instant_vector, range_vector, sample_times
 from gateway.promql.types import STALE_NAN, stale_mask
 
 
@@ -44,3 +44,16 @@ def test_instant_vector_matches_lookback_rule(
             if want is not None:
                 assert np.array_equal(vector.values[row, j], data.values[want], equal_nan=True)
                 assert stamps.values[row, j] == data.timestamps[want] / 1000.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(series_lists())
+def test_range_vector_drops_exactly_the_stale_markers(series: list[SeriesData]) -> None:
+    ends = np.array([600_000], np.int64)
+    vector = range_vector(series, ends, 300_000)
+    assert [one.labels for one in vector.series] == [data.labels for data in series]
+    for got, data in zip(vector.series, series, strict=True):
+        real = ~stale_mask(data.values)
+        assert np.array_equal(got.timestamps, data.timestamps[real])
+        assert np.array_equal(got.values, data.values[real], equal_nan=True)
+        assert not stale_mask(got.values).any()
