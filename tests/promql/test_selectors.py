@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.model.series import SeriesData
+from gateway.promql.functions.flat import flatten
 from gateway.promql.selectors import instant_vector, range_vector, sample_times
 from gateway.promql.types import STALE_NAN, stale_mask
 
@@ -57,3 +58,20 @@ def test_range_vector_drops_exactly_the_stale_markers(series: list[SeriesData]) 
         assert np.array_equal(got.timestamps, data.timestamps[real])
         assert np.array_equal(got.values, data.values[real], equal_nan=True)
         assert not stale_mask(got.values).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    series_lists(),
+    st.lists(st.integers(-100, 700), min_size=1, max_size=12),
+    st.sampled_from([1_000, 15_000, 60_000, 300_000]),
+)
+def test_flat_windows_are_each_series_own_windows(
+    series: list[SeriesData], steps: list[int], range_ms: int
+) -> None:
+    vector = range_vector(series, np.array(sorted(steps), np.int64) * 1000, range_ms)
+    flat = flatten(vector)
+    for row in range(len(vector.series)):
+        lo, hi = vector.bounds(row)
+        assert np.array_equal(flat.lo[row], flat.starts[row] + lo)
+        assert np.array_equal(flat.hi[row], flat.starts[row] + hi)
