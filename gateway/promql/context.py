@@ -19,6 +19,9 @@ class EngineOptions:
     timeout_s: float = 120.0
     max_points_per_series: int = 11_000
     default_subquery_step_ms: int = 60_000
+    # Range functions evaluate this many (series x steps) cells at a time: their temporaries
+    # then stay a few MB, in the CPU's caches (see functions/flat.by_row_blocks).
+    block_cells: int = 1 << 16
 
 
 @dataclass(slots=True)

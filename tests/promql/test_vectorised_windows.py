@@ -23,7 +23,9 @@ from gateway.promql.result import MatrixValue
 from gateway.promql.source import MemorySource
 from tests.promql import reference as ref
 
-OPTIONS = EngineOptions(max_samples=10_000_000)
+# One series per evaluation block: the oracles check the blocked path; the conformance scripts
+# (small data, one block) check the unblocked one, and the test below holds both equal.
+OPTIONS = EngineOptions(max_samples=10_000_000, block_cells=1)
 SPECIALS = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e11, -1e11, 4.4, 1e300, -1e300, 1e-300]
 
 # (ts_ms, values, step_ms) -> expected value, or None when there is no output point.
@@ -213,3 +215,37 @@ def test_simple_reductions(data: list, range_ms: int, step: int) -> None:
     check(data, f"resets(m{r})", range_ms, step,
           lambda t, v, s: float(sum(1 for a, b in pairwise(v) if b < a)))
     check(data, f"present_over_time(m{r})", range_ms, step, lambda t, v, s: 1.0)
+
+
+RANGE_FUNCTIONS = [
+    "rate(m[{r}])", "increase(m[{r}])", "delta(m[{r}])", "irate(m[{r}])", "idelta(m[{r}])",
+    "count_over_time(m[{r}])", "sum_over_time(m[{r}])", "avg_over_time(m[{r}])",
+    "min_over_time(m[{r}])", "max_over_time(m[{r}])", "last_over_time(m[{r}])",
+    "first_over_time(m[{r}])", "ts_of_last_over_time(m[{r}])", "ts_of_first_over_time(m[{r}])",
+    "ts_of_max_over_time(m[{r}])", "ts_of_min_over_time(m[{r}])", "present_over_time(m[{r}])",
+    "changes(m[{r}])", "resets(m[{r}])", "stddev_over_time(m[{r}])", "stdvar_over_time(m[{r}])",
+    "quantile_over_time(0.3, m[{r}])", "mad_over_time(m[{r}])", "deriv(m[{r}])",
+    "predict_linear(m[{r}], 60)", "double_exponential_smoothing(m[{r}], 0.3, 0.6)",
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(datasets(), RANGES, STEPS, st.sampled_from([1, 7, 40]))
+def test_blocks_of_series_answer_as_one_pass(
+    data: Data, range_ms: int, step: int, block_cells: int
+) -> None:
+    source = MemorySource()
+    for labels, times, values in data:
+        source.add(labels, times, values)
+    end = max(t[-1] for _, t, _ in data) + 30_000
+    whole = EngineOptions(max_samples=10_000_000)
+    blocked = EngineOptions(max_samples=10_000_000, block_cells=block_cells)
+    for template in RANGE_FUNCTIONS:
+        query = template.format(r=f"{range_ms}ms")
+        want = asyncio.run(range_query(source, query, 0, end, step, whole)).value
+        got = asyncio.run(range_query(source, query, 0, end, step, blocked)).value
+        assert isinstance(want, MatrixValue) and isinstance(got, MatrixValue)
+        assert [s.labels for s in got.series] == [s.labels for s in want.series], query
+        for mine, theirs in zip(got.series, want.series, strict=True):
+            assert np.array_equal(mine.timestamps, theirs.timestamps), query
+            assert np.array_equal(mine.values, theirs.values, equal_nan=True), query

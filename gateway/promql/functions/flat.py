@@ -6,6 +6,7 @@ then reduced with a few numpy passes instead of a loop per series.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,3 +76,29 @@ def flatten(rv: RangeVector) -> Flat:
     return Flat(
         ts, values, starts, lo.astype(np.int64), hi.astype(np.int64), rv.ends, rv.range_ms
     )
+
+
+
+def by_row_blocks(
+    rv: RangeVector, reduce: Callable[[Flat], tuple[F64, BOOL]], block_cells: int
+) -> tuple[F64, BOOL]:
+    """`reduce` of the flat windows, applied to blocks of consecutive series of about
+    `block_cells` windows and stacked: the same as one call over all series for a reducer
+    whose rows do not depend on each other (a window never leaves its series).
+
+    One pass over 10k series x 241 steps made ~20 MB temporaries that every numpy operation
+    page-faulted in afresh; in blocks they stay in the caches (rate: 1.4x faster, and 1.6x
+    where transparent huge pages are off).
+    """
+    rows = len(rv.series)
+    per_block = max(1, block_cells // max(len(rv.ends), 1))
+    if rows <= per_block:
+        return reduce(flatten(rv))
+    parts = [
+        reduce(flatten(_rows(rv, first, first + per_block))) for first in range(0, rows, per_block)
+    ]
+    return np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
+
+
+def _rows(rv: RangeVector, first: int, stop: int) -> RangeVector:
+    return RangeVector(rv.series[first:stop], rv.ends, rv.range_ms, rv.drop_name[first:stop])

@@ -8,7 +8,7 @@ import numpy as np
 
 from gateway.promql.context import go_float
 from gateway.promql.functions.base import CallArgs, Function
-from gateway.promql.functions.flat import Flat, flatten
+from gateway.promql.functions.flat import Flat, by_row_blocks
 from gateway.promql.functions.moments import window_mean, window_total, window_variance
 from gateway.promql.functions.ordered import window_arg_extreme, window_mad, window_quantiles
 from gateway.promql.functions.windows import pair_flags_count, window_reduce
@@ -24,7 +24,9 @@ def over_time(reducer: Reducer, keep_name: bool = False) -> VectorFunction:
 
     def impl(call: CallArgs) -> Vector:
         rv = range_arg(call)
-        values, present = reducer(flatten(rv), call)
+        values, present = by_row_blocks(
+            rv, lambda flat: reducer(flat, call), call.ctx.options.block_cells
+        )
         drop = rv.drop_name.copy() if keep_name else np.ones(len(rv.series), dtype=np.bool_)
         labels = [s.labels for s in rv.series]
         return Vector(labels, np.where(present, values, 0.0), present, drop)

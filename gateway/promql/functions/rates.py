@@ -6,7 +6,7 @@ import numpy as np
 
 from gateway.model.labels import metric_name
 from gateway.promql.functions.base import CallArgs, Function
-from gateway.promql.functions.flat import Flat, flatten
+from gateway.promql.functions.flat import Flat, by_row_blocks
 from gateway.promql.types import BOOL, F64, I64, RangeVector, Vector
 
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
@@ -83,7 +83,10 @@ def _possible_non_counter(call: CallArgs, rv: RangeVector, index: int) -> None:
 def _make_extrapolated(is_counter: bool, is_rate: bool) -> Function:
     def impl(call: CallArgs) -> Vector:
         rv = call.range(0)
-        values, present = _extrapolated(flatten(rv), is_counter, is_rate, call)
+        values, present = by_row_blocks(
+            rv, lambda flat: _extrapolated(flat, is_counter, is_rate, call),
+            call.ctx.options.block_cells,
+        )
         if is_counter:
             for i in np.flatnonzero(present.any(axis=1)).tolist():
                 _possible_non_counter(call, rv, i)
@@ -115,7 +118,9 @@ def _instant_diff(flat: Flat, is_rate: bool) -> tuple[F64, BOOL]:
 def _make_instant(is_rate: bool) -> Function:
     def impl(call: CallArgs) -> Vector:
         rv = call.range(0)
-        values, present = _instant_diff(flatten(rv), is_rate)
+        values, present = by_row_blocks(
+            rv, lambda flat: _instant_diff(flat, is_rate), call.ctx.options.block_cells
+        )
         labels = [s.labels for s in rv.series]
         return Vector(labels, values, present, np.ones(len(labels), dtype=np.bool_))
 
