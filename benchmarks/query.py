@@ -123,6 +123,29 @@ async def side_by_side(
     return [statistics.median(times) for times in seconds]
 
 
+def query_cases(series: int, start_ms: int, end_ms: int) -> list[tuple[str, str, dict[str, str]]]:
+    """(title, API path, form) of the timed queries: sum-rate over the hour and at its end, and
+    an instant selector of ~2,000 series."""
+    selected_jobs = max(1, round(2000 / series * 10))
+    regex = "|".join(f"job-{j}" for j in range(selected_jobs))
+    sum_rate = "sum by (job) (rate(bench_requests_total[5m]))"
+    return [
+        (
+            "sum by (job) (rate(x[5m])), 1 h at 15 s",
+            "query_range",
+            {"query": sum_rate, "start": str(start_ms / 1000), "end": str(end_ms / 1000),
+             "step": "15"},
+        ),
+        ("sum by (job) (rate(x[5m])), instant", "query",
+         {"query": sum_rate, "time": str(end_ms / 1000)}),
+        (
+            f"selector of {series * selected_jobs // 10:,} series, instant",
+            "query",
+            {"query": f'bench_requests_total{{job=~"{regex}"}}', "time": str(end_ms / 1000)},
+        ),
+    ]
+
+
 def start_gateway(work: Path, name: str, port: int, labels_cache: bool) -> subprocess.Popen[bytes]:
     cache = [] if labels_cache else ["--query.series_labels_cache_size", "0"]
     return subprocess.Popen([
@@ -166,34 +189,7 @@ async def run(args: argparse.Namespace) -> None:
             for name, url in servers:
                 seconds = await write_all(session, url, payloads)
                 print(f"loaded {samples:,} samples into {name} in {seconds:.1f} s", flush=True)
-            selected_jobs = max(1, round(2000 / args.series * 10))
-            regex = "|".join(f"job-{j}" for j in range(selected_jobs))
-            cases = [
-                (
-                    "sum by (job) (rate(x[5m])), 1 h at 15 s",
-                    "query_range",
-                    {
-                        "query": "sum by (job) (rate(bench_requests_total[5m]))",
-                        "start": str(start_ms / 1000), "end": str(end_ms / 1000), "step": "15",
-                    },
-                ),
-                (
-                    "sum by (job) (rate(x[5m])), instant",
-                    "query",
-                    {
-                        "query": "sum by (job) (rate(bench_requests_total[5m]))",
-                        "time": str(end_ms / 1000),
-                    },
-                ),
-                (
-                    f"selector of {args.series * selected_jobs // 10:,} series, instant",
-                    "query",
-                    {
-                        "query": f'bench_requests_total{{job=~"{regex}"}}',
-                        "time": str(end_ms / 1000),
-                    },
-                ),
-            ]
+            cases = query_cases(args.series, start_ms, end_ms)
             # Let the stores finish merging what was just written (merges of one server would
             # otherwise slow down the others' timings).
             await asyncio.sleep(args.settle)
