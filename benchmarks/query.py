@@ -146,6 +146,17 @@ def query_cases(series: int, start_ms: int, end_ms: int) -> list[tuple[str, str,
     ]
 
 
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the servers, killing any that do not exit within a minute."""
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def start_gateway(work: Path, name: str, port: int, labels_cache: bool) -> subprocess.Popen[bytes]:
     cache = [] if labels_cache else ["--query.series_labels_cache_size", "0"]
     return subprocess.Popen([
@@ -209,13 +220,7 @@ async def run(args: argparse.Namespace) -> None:
                 )
         print(f"load average after timing: {os.getloadavg()[0]:.2f}")
     finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop(processes)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -31,6 +31,7 @@ from benchmarks.query import (
     bodies,
     query_cases,
     side_by_side,
+    stop,
     write_all,
 )
 
@@ -74,13 +75,7 @@ async def run(args: argparse.Namespace) -> None:
                 print(f"| {title} | {old * 1000:.0f} ms | {new * 1000:.0f} ms | {new / old:.2f} |")
         print(f"load average after timing: {os.getloadavg()[0]:.2f}")
     finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop(processes)
         shutil.rmtree(work, ignore_errors=True)
 
 
