@@ -39,14 +39,16 @@ def group_rows(vector: Vector, modifier: pp.AggModifier | None, check: Check) ->
     """Group the rows; groups are numbered in order of first appearance."""
     names, without = grouping(modifier)
     ids: dict[Labels, int] = {}
-    of_row = np.zeros(len(vector.labels), dtype=np.int64)
-    drop = vector.drop_name.tolist()
+    rows: list[int] = []
+    # A name already marked for removal takes no part in grouping (`without` drops the name
+    # anyway, and `by` keeps it only when it lists it).
+    drop = vector.drop_name.tolist() if not without and METRIC_NAME in names else None
     for row, labels in enumerate(vector.labels):
         if row & 1023 == 0:
             check()
-        # A name already marked for removal takes no part in grouping.
-        own = without_name(labels) if drop[row] else labels
-        of_row[row] = ids.setdefault(group_key(own, names, without), len(ids))
+        own = without_name(labels) if drop is not None and drop[row] else labels
+        rows.append(ids.setdefault(group_key(own, names, without), len(ids)))
+    of_row = np.array(rows, dtype=np.int64)
     order = np.argsort(of_row, kind="stable")
     starts = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(of_row, minlength=len(ids)), out=starts[1:])

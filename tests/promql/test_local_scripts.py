@@ -1,8 +1,9 @@
 """Our own PromQL test scripts (tests/promql/local/, same format as Prometheus' testdata/).
 
 They cover, on float samples only, what the upstream scripts test mostly together with native
-histograms (which make those evals skipped here): count_values and limitk / limit_ratio. Every
-eval must pass.
+histograms (which make those evals skipped here): count_values and limitk / limit_ratio; and
+grouping by `__name__` after it was removed, which upstream tests only in an experimental file.
+Every eval must pass.
 """
 
 from __future__ import annotations
