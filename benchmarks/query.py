@@ -124,8 +124,9 @@ async def side_by_side(
 
 
 def query_cases(series: int, start_ms: int, end_ms: int) -> list[tuple[str, str, dict[str, str]]]:
-    """(title, API path, form) of the timed queries: sum-rate over the hour and at its end, and
-    an instant selector of ~2,000 series."""
+    """(title, API path, form) of the timed queries: sum-rate over the hour and at its end, an
+    instant selector of ~2,000 series, and their rates over the hour (a Grafana panel's query
+    with ~480k points in the answer)."""
     selected_jobs = max(1, round(2000 / series * 10))
     regex = "|".join(f"job-{j}" for j in range(selected_jobs))
     sum_rate = "sum by (job) (rate(bench_requests_total[5m]))"
@@ -142,6 +143,12 @@ def query_cases(series: int, start_ms: int, end_ms: int) -> list[tuple[str, str,
             f"selector of {series * selected_jobs // 10:,} series, instant",
             "query",
             {"query": f'bench_requests_total{{job=~"{regex}"}}', "time": str(end_ms / 1000)},
+        ),
+        (
+            f"rate of {series * selected_jobs // 10:,} series, 1 h at 15 s (every point returned)",
+            "query_range",
+            {"query": f'rate(bench_requests_total{{job=~"{regex}"}}[5m])',
+             "start": str(start_ms / 1000), "end": str(end_ms / 1000), "step": "15"},
         ),
     ]
 

@@ -51,12 +51,19 @@ _RFC3339 = re.compile(
 def success(
     data: Any, warnings: list[str] | None = None, infos: list[str] | None = None
 ) -> web.Response:
-    body: dict[str, Any] = {"status": "success", "data": data}
+    return success_text(_dumps(data), warnings, infos)
+
+
+def success_text(
+    data_text: str, warnings: list[str] | None = None, infos: list[str] | None = None
+) -> web.Response:
+    """The success envelope around a `data` object already written as JSON text."""
+    body = '{"status":"success","data":' + data_text
     if warnings:
-        body["warnings"] = warnings
+        body += ',"warnings":' + _dumps(warnings)
     if infos:
-        body["infos"] = infos
-    return web.json_response(body, dumps=_dumps)
+        body += ',"infos":' + _dumps(infos)
+    return web.Response(text=body + "}", content_type="application/json")
 
 
 def error(status: int, message: str, error_type: str | None = None) -> web.Response:

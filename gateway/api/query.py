@@ -20,7 +20,8 @@ from gateway.middleware import count_rejection
 from gateway.model.duration import BadDuration, parse_api_duration, parse_duration_ms
 from gateway.promql import engine
 from gateway.promql.errors import BadData, QueryCanceled, QueryError, QueryTimeout
-from gateway.promql.result import MatrixValue, Result, VectorValue, to_prometheus_json
+from gateway.promql.result import MatrixValue, Result, VectorValue
+from gateway.promql.result_json import data_text
 from gateway.storage.clickhouse import StorageError
 from gateway.storage.sample_reader import ClickHouseSeriesSource
 
@@ -174,7 +175,7 @@ def _respond(result: Result, limit: int) -> web.Response:
     elif limit and isinstance(value, MatrixValue) and len(value.series) > limit:
         result = Result(MatrixValue(value.series[:limit]), result.warnings, result.infos)
         warnings.append("results truncated due to limit")
-    return envelope.success(to_prometheus_json(result), warnings, result.infos)
+    return envelope.success_text(data_text(result), warnings, result.infos)
 
 
 async def _measured(

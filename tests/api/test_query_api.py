@@ -191,6 +191,24 @@ async def test_limit_truncates_with_a_warning(gateway: RunningGateway) -> None:
     assert (status, body["errorType"]) == (400, "bad_data")
 
 
+async def test_infos_and_warnings_are_reported_beside_the_data(gateway: RunningGateway) -> None:
+    samples = [(SCRAPE_MS - 15_000, 1.0), (SCRAPE_MS, 2.0)]
+    gauges = [
+        series([(b"__name__", b"temperature"), (b"job", job)], samples) for job in (b"x", b"y")
+    ]
+    status, text, _ = await post(gateway, rw1(*gauges))
+    assert status == 204, text
+    params = {"query": "rate(temperature[5m])", "time": T, "limit": "1"}
+    status, body = await call(gateway, INSTANT, params)
+    assert status == 200, body
+    assert body["status"] == "success" and len(body["data"]["result"]) == 1, body
+    assert body["warnings"] == ["results truncated due to limit"]
+    assert body["infos"] == [
+        "PromQL info: metric might not be a counter, name does not end in "
+        '_total/_sum/_count/_bucket: "temperature"'
+    ]
+
+
 async def test_annotations_are_reported(gateway: RunningGateway) -> None:
     await load(gateway)
     query = "histogram_quantile(0.5, m1)"
