@@ -42,6 +42,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Go's time range in years (Prometheus' minTime/maxTime format as -292273086 and 292277025).
 _MAX_YEARS = 292_277_026
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RFC3339 = re.compile(
     r"(?P<year>[+-]?\d{4,})-(?P<rest>\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))",
     re.IGNORECASE,
@@ -63,7 +64,7 @@ def success_text(
         body += ',"warnings":' + _dumps(warnings)
     if infos:
         body += ',"infos":' + _dumps(infos)
-    return web.Response(text=body + "}", content_type="application/json")
+    return _json_response(body + "}", 200)
 
 
 def error(status: int, message: str, error_type: str | None = None) -> web.Response:
@@ -72,11 +73,22 @@ def error(status: int, message: str, error_type: str | None = None) -> web.Respo
         "errorType": error_type or ERROR_TYPES.get(status, "internal"),
         "error": message,
     }
-    return web.json_response(body, status=status, dumps=_dumps)
+    return _json_response(_dumps(body), status)
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_response(text: str, status: int) -> web.Response:
+    """A JSON body in UTF-8. Bytes of a query's string literals that are not UTF-8 travel as
+    surrogate escapes (gostrings) and may reach a message or a label: written as U+FFFD, as
+    Go's encoding/json writes invalid UTF-8 in Prometheus' answers."""
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        body = _SURROGATE.sub("\ufffd", text).encode("utf-8")
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def bad_param(detail: str) -> GatewayError:

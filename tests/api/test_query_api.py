@@ -304,3 +304,18 @@ async def test_repeated_queries_take_labels_from_the_cache(gateway: RunningGatew
     both = await call(gateway, INSTANT, {"query": '{job="x"}', "time": T})
     assert [r["metric"]["__name__"] for r in both[1]["data"]["result"]] == ["m1", "m2"]
     assert await lookups() == (1, 3, 3)
+
+
+async def test_bytes_that_are_not_utf8_in_string_literals_are_answered_in_utf8(
+    gateway: RunningGateway,
+) -> None:
+    await load(gateway)
+    # "\xff" is the byte 0xFF in PromQL (as in Go): an invalid label name, echoed in the error.
+    query = 'label_replace(up, "\\xff", "", "job", "(.*)")'
+    status, body = await call(gateway, INSTANT, {"query": query, "time": T})
+    assert (status, body["errorType"]) == (422, "execution"), body
+    assert body["error"] == "invalid destination label name in label_replace(): \ufffd"
+    query = 'label_replace(up, "dst", "\\xff", "job", "(.*)")'
+    status, body = await call(gateway, INSTANT, {"query": query, "time": T})
+    assert status == 200, body
+    assert [r["metric"]["dst"] for r in body["data"]["result"]] == ["\ufffd"]

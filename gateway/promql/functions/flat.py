@@ -78,7 +78,6 @@ def flatten(rv: RangeVector) -> Flat:
     )
 
 
-
 def by_row_blocks(
     rv: RangeVector, reduce: Callable[[Flat], tuple[F64, BOOL]], block_cells: int
 ) -> tuple[F64, BOOL]:
