@@ -32,7 +32,7 @@ from gateway.promql.functions.moments import squares, variance_of
 from gateway.promql.functions.ordered import window_quantiles
 from gateway.promql.grouping import group_rows
 from gateway.promql.parse import op_name
-from gateway.promql.types import BOOL, F64, I64, Scalar, String, Value, Vector
+from gateway.promql.types import BOOL, F64, I64, Scalar, String, Value, Vector, type_name
 
 # Squares of magnitudes in [_TINY, _HUGE] neither overflow nor lose bits to underflow.
 _HUGE = 1e150
@@ -195,6 +195,10 @@ def aggregate(
         if not isinstance(param, String):
             raise BadData("count_values requires a string parameter")
         return count_values.count_values(param.value, inner, expr.modifier, ctx.check_deadline)
+    if op in (*selection.SELECTORS, "quantile") and not isinstance(param, Scalar):
+        # promql-parser checks this for topk, bottomk and quantile only (Prometheus, at parsing).
+        got = "nothing" if param is None else type_name(param)
+        raise BadData(f"parse error: expected type scalar in aggregation parameter, got {got}")
     groups = group_rows(inner, expr.modifier, ctx.check_deadline)
     scalar = param.values if isinstance(param, Scalar) else None
     if op in selection.SELECTORS:

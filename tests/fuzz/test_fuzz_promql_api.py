@@ -178,8 +178,10 @@ def check(gateway: GatewayThread, endpoint: int, text: str) -> None:
 
 
 @given(endpoint=st.integers(0, len(ENDPOINTS) - 1), text=queries())
-# Found by this test: a non-UTF-8 byte echoed in the error message made the answer a 500.
+# Found by this test: a non-UTF-8 byte echoed in the error message made the answer a 500, and
+# so did an instant vector as the parameter of limitk / limit_ratio.
 @example(endpoint=0, text='label_replace(testmetric, "\\xff", "", "src", "(.*)")')
+@example(endpoint=0, text="count(limit_ratio(t % 17/17, http_requests))")
 def test_mutated_queries(front_door: GatewayThread, endpoint: int, text: str) -> None:
     check(front_door, endpoint, text)
 

@@ -88,6 +88,21 @@ async def test_parse_error_is_bad_data(source: MemorySource) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "query", ["limitk(foo, foo)", "limit_ratio(foo % 17 / 17, foo)", "count(limitk(-foo, foo))"]
+)
+async def test_selecting_aggregations_need_a_scalar_parameter(
+    source: MemorySource, query: str
+) -> None:
+    # promql-parser checks topk, bottomk and quantile itself, not limitk and limit_ratio.
+    with pytest.raises(BadData) as info:
+        await instant_query(source, query, 600_000)
+    assert info.value.status == 400
+    assert info.value.message == (
+        "parse error: expected type scalar in aggregation parameter, got instant vector"
+    )
+
+
 async def test_many_to_many_is_execution_error(source: MemorySource) -> None:
     with pytest.raises(ExecutionError) as info:
         await instant_query(source, "foo + on() foo", 600_000)
