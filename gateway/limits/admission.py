@@ -112,7 +112,11 @@ class Admission:
         _, first = np.unique(series_ids[candidates], return_index=True)
         first.sort()
         indices = candidates[first].tolist()
-        labels = list(map(labels_of, indices))
+        try:
+            labels = list(map(labels_of, indices))
+        except GatewayError:
+            # A stored series whose labels a lowered limit now refuses: it is refused alone.
+            return self._admit_each(series_ids, candidates, labels_of)
         metrics = list(map(metric_name, labels))
         fresh_values = self._fresh_values_if_all_fit(labels, metrics)
         if fresh_values is None:

@@ -89,3 +89,15 @@ def test_a_request_that_fits_is_admitted_whole_and_counts_its_label_values() -> 
     refused = decide(gate, [(("__name__", "a"), ("pod", "p3"))], False)
     assert [index for index, _ in refused] == [0]
     assert "pod" in refused[0][1]
+
+
+def test_a_series_whose_labels_are_now_refused_is_refused_alone() -> None:
+    # A series stored before a limit was lowered: its labels are shaped only when admitted,
+    # and that refusal is its own (a 400 for it), not the request's.
+    limits = Limits(max_label_value_length=3)
+    checked = admission(limits)
+    request = [(("__name__", "a"), ("pod", "p1")), (("__name__", "a"), ("pod", "p-long"))]
+    ids = np.array([series_hash(labels) for labels in request], np.uint64)
+    refused = checked.admit(ids, np.ones(2, dtype=bool), lambda i: checked.shape(request[i]))
+    assert [(index, error.reason) for index, error in refused] == [(1, "label_value_too_long")]
+    assert checked.tracker.count("t") == 1
